@@ -1,0 +1,426 @@
+//! The chunk store: dedup, compression, sealing and packing of chunks, on worker
+//! threads, and authenticated reads back.
+//!
+//! A chunk handed to [`ChunkStore::put`] is readable at once (from memory while it is
+//! in flight) and reaches a pack on a worker. Queues are bounded, so a writer faster
+//! than the workers waits in `put`: back-pressure is a slower reply, never EAGAIN.
+//! Failures reach the writer through its [`Ticket`].
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::crypto::{self, ChunkId, Keys};
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::store::format::{
+    commit_id, frame_aad, CHUNK_HEADER_LEN, CHUNK_PAD_BYTES, CODEC_RAW, CODEC_ZSTD, KIND_CHUNK, KIND_COMMIT, ZSTD_LEVEL,
+};
+use crate::store::pack::{Location, PackReader, PackWriter};
+
+/// Jobs waiting for a worker. With chunks of at most a few hundred KiB this bounds
+/// queued plaintext to tens of MiB.
+const QUEUE_DEPTH: usize = 64;
+/// Bound on the decrypted-chunk cache.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Completion tracking for the chunks one writer handed over.
+#[derive(Default)]
+pub struct Ticket {
+    state: Mutex<TicketState>,
+    settled: Condvar,
+}
+
+#[derive(Default)]
+struct TicketState {
+    pending: usize,
+    /// First failure, as an errno, kept until the ticket is dropped.
+    error: Option<i32>,
+}
+
+impl Ticket {
+    fn start(&self) {
+        self.state.lock().expect("ticket lock poisoned").pending += 1;
+    }
+
+    fn finish(&self, error: Option<i32>) {
+        let mut state = self.state.lock().expect("ticket lock poisoned");
+        state.pending -= 1;
+        if state.error.is_none() {
+            state.error = error;
+        }
+        self.settled.notify_all();
+    }
+
+    /// Waits until every chunk handed over with this ticket is in a pack, then
+    /// returns the first failure as an errno.
+    pub fn wait(&self) -> Option<i32> {
+        let mut state = self.state.lock().expect("ticket lock poisoned");
+        while state.pending > 0 {
+            state = self.settled.wait(state).expect("ticket lock poisoned");
+        }
+        state.error
+    }
+
+    /// Records a failure found outside the workers (a lost chunk, a failed commit).
+    pub fn fail(&self, errno: i32) {
+        let mut state = self.state.lock().expect("ticket lock poisoned");
+        state.error.get_or_insert(errno);
+    }
+
+    pub fn error(&self) -> Option<i32> {
+        self.state.lock().expect("ticket lock poisoned").error
+    }
+}
+
+struct Job {
+    id: ChunkId,
+    plain: Arc<Vec<u8>>,
+    ticket: Arc<Ticket>,
+}
+
+/// Counters for logs, `stats` and metrics.
+#[derive(Default)]
+pub struct ChunkCounters {
+    pub chunks_new: AtomicU64,
+    pub chunks_deduplicated: AtomicU64,
+    pub plain_bytes_new: AtomicU64,
+    pub sealed_bytes_new: AtomicU64,
+}
+
+#[derive(Default)]
+struct ChunkState {
+    /// Chunks handed over but not yet in a pack; reads are served from here.
+    inflight: HashMap<ChunkId, Arc<Vec<u8>>>,
+    /// Chunks in a pack but not yet applied to the index.
+    uncommitted: HashMap<ChunkId, Location>,
+    /// Chunks whose write failed; files that refer to them are cut off at seal.
+    lost: HashSet<ChunkId>,
+}
+
+struct Shared {
+    keys: Arc<Keys>,
+    store_id: [u8; 16],
+    index: Arc<Index>,
+    writer: Mutex<PackWriter>,
+    reader: PackReader,
+    state: Mutex<ChunkState>,
+    drained: Condvar,
+    cache: Mutex<ChunkCache>,
+    degraded: AtomicBool,
+    counters: ChunkCounters,
+}
+
+pub struct ChunkStore {
+    shared: Arc<Shared>,
+    jobs: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl ChunkStore {
+    /// Starts `worker_count` workers that append to `writer`.
+    pub fn start(
+        keys: Arc<Keys>,
+        store_id: [u8; 16],
+        index: Arc<Index>,
+        writer: PackWriter,
+        reader: PackReader,
+        worker_count: usize,
+    ) -> ChunkStore {
+        let shared = Arc::new(Shared {
+            keys,
+            store_id,
+            index,
+            writer: Mutex::new(writer),
+            reader,
+            state: Mutex::new(ChunkState::default()),
+            drained: Condvar::new(),
+            cache: Mutex::new(ChunkCache::default()),
+            degraded: AtomicBool::new(false),
+            counters: ChunkCounters::default(),
+        });
+        let (sender, receiver) = bounded::<Job>(QUEUE_DEPTH);
+        let workers = (0..worker_count.max(1))
+            .map(|number| {
+                let shared = shared.clone();
+                let receiver = receiver.clone();
+                std::thread::Builder::new()
+                    .name(format!("wormvault-seal-{number}"))
+                    .spawn(move || run_worker(&shared, &receiver))
+                    .expect("spawning a worker thread")
+            })
+            .collect();
+        ChunkStore { shared, jobs: Some(sender), workers }
+    }
+
+    pub fn counters(&self) -> &ChunkCounters {
+        &self.shared.counters
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.shared.keys
+    }
+
+    /// Hands a chunk over and returns its id. A chunk already stored (or in flight)
+    /// is not stored again. Blocks while the queue is full.
+    pub fn put(&self, plain: Vec<u8>, ticket: &Arc<Ticket>) -> Result<ChunkId> {
+        if self.shared.degraded.load(Ordering::Relaxed) {
+            let reason = self.shared.writer.lock().expect("pack writer lock poisoned").broken().unwrap_or("").to_string();
+            return Err(Error::Degraded { reason });
+        }
+        let id = self.shared.keys.chunk_id(&plain);
+        let plain = Arc::new(plain);
+        {
+            let mut state = self.shared.state.lock().expect("chunk state lock poisoned");
+            let known = state.inflight.contains_key(&id) || state.uncommitted.contains_key(&id);
+            if known || (!state.lost.contains(&id) && self.shared.index.chunk_location(&id)?.is_some()) {
+                self.shared.counters.chunks_deduplicated.fetch_add(1, Ordering::Relaxed);
+                log::trace!("chunk deduplicated: chunk={id}");
+                return Ok(id);
+            }
+            state.lost.remove(&id);
+            state.inflight.insert(id, plain.clone());
+        }
+        ticket.start();
+        let job = Job { id, plain, ticket: ticket.clone() };
+        self.jobs.as_ref().expect("workers run until drop").send(job).expect("workers run until drop");
+        Ok(id)
+    }
+
+    /// Returns the plaintext of a chunk, authenticated.
+    pub fn get(&self, id: &ChunkId) -> Result<Arc<Vec<u8>>> {
+        if let Some(plain) = self.shared.cache.lock().expect("cache lock poisoned").get(id) {
+            return Ok(plain);
+        }
+        let location = {
+            let state = self.shared.state.lock().expect("chunk state lock poisoned");
+            if let Some(plain) = state.inflight.get(id) {
+                return Ok(plain.clone());
+            }
+            state.uncommitted.get(id).copied()
+        };
+        let location = match location {
+            Some(location) => location,
+            None => self.shared.index.chunk_location(id)?.ok_or(Error::ChunkMissing { chunk: *id })?,
+        };
+        let sealed = self.shared.reader.read(location)?;
+        let plain = Arc::new(open_chunk(&self.shared.keys, &self.shared.store_id, id, location, &sealed)?);
+        self.shared.cache.lock().expect("cache lock poisoned").insert(*id, plain.clone());
+        Ok(plain)
+    }
+
+    /// Returns whether any of `ids` failed to reach a pack.
+    pub fn first_lost<'a>(&self, ids: impl Iterator<Item = &'a ChunkId>) -> Option<usize> {
+        let state = self.shared.state.lock().expect("chunk state lock poisoned");
+        if state.lost.is_empty() {
+            return None;
+        }
+        ids.enumerate().find(|(_, id)| state.lost.contains(id)).map(|(index, _)| index)
+    }
+
+    /// Waits until no chunk is in flight.
+    pub fn drain(&self) {
+        let mut state = self.shared.state.lock().expect("chunk state lock poisoned");
+        while !state.inflight.is_empty() {
+            state = self.shared.drained.wait(state).expect("chunk state lock poisoned");
+        }
+    }
+
+    /// Chunk locations in packs that the index does not hold yet.
+    pub fn uncommitted(&self) -> Vec<(ChunkId, Location)> {
+        let state = self.shared.state.lock().expect("chunk state lock poisoned");
+        state.uncommitted.iter().map(|(id, location)| (*id, *location)).collect()
+    }
+
+    /// Forgets locations that the index now holds.
+    pub fn mark_applied(&self, applied: &[(ChunkId, Location)]) {
+        let mut state = self.shared.state.lock().expect("chunk state lock poisoned");
+        for (id, _) in applied {
+            state.uncommitted.remove(id);
+        }
+    }
+
+    /// Seals and appends a commit record; returns the offset just after it.
+    pub fn append_commit(&self, seq: u64, record: &[u8]) -> Result<(u64, u64)> {
+        let id = commit_id(seq);
+        let sealed = crypto::seal(&self.shared.keys.data, &frame_aad(KIND_COMMIT, &id, &self.shared.store_id), record);
+        let mut writer = self.shared.writer.lock().expect("pack writer lock poisoned");
+        let result = writer.append(KIND_COMMIT, &id, &sealed);
+        self.note_failure(&writer);
+        let location = result?;
+        Ok((location.pack_no, location.offset + crate::store::format::FRAME_HEADER_LEN as u64 + u64::from(location.sealed_len)))
+    }
+
+    /// Makes every appended frame durable.
+    pub fn sync(&self) -> Result<Vec<u64>> {
+        let mut writer = self.shared.writer.lock().expect("pack writer lock poisoned");
+        let result = writer.sync();
+        self.note_failure(&writer);
+        result?;
+        Ok(writer.take_finished())
+    }
+
+    /// The reason writes are refused, once a pack write has failed for good.
+    pub fn degraded(&self) -> Option<String> {
+        if !self.shared.degraded.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.shared.writer.lock().expect("pack writer lock poisoned").broken().map(str::to_string)
+    }
+
+    fn note_failure(&self, writer: &PackWriter) {
+        if writer.broken().is_some() {
+            self.shared.degraded.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for ChunkStore {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn run_worker(shared: &Shared, jobs: &Receiver<Job>) {
+    while let Ok(job) = jobs.recv() {
+        let sealed = seal_chunk(&shared.keys, &shared.store_id, &job.id, &job.plain);
+        let result = {
+            let mut writer = shared.writer.lock().expect("pack writer lock poisoned");
+            let result = writer.append(KIND_CHUNK, &job.id.0, &sealed);
+            if writer.broken().is_some() {
+                shared.degraded.store(true, Ordering::Relaxed);
+            }
+            result
+        };
+        let errno = {
+            let mut state = shared.state.lock().expect("chunk state lock poisoned");
+            state.inflight.remove(&job.id);
+            let errno = match result {
+                Ok(location) => {
+                    state.uncommitted.insert(job.id, location);
+                    shared.counters.chunks_new.fetch_add(1, Ordering::Relaxed);
+                    shared.counters.plain_bytes_new.fetch_add(job.plain.len() as u64, Ordering::Relaxed);
+                    shared.counters.sealed_bytes_new.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+                    None
+                }
+                Err(error) => {
+                    log::error!("chunk write failed: chunk={} error={error}", job.id);
+                    state.lost.insert(job.id);
+                    Some(error.raw_os_error().unwrap_or(libc::EIO))
+                }
+            };
+            if state.inflight.is_empty() {
+                shared.drained.notify_all();
+            }
+            errno
+        };
+        job.ticket.finish(errno);
+    }
+}
+
+/// Compresses, pads and seals a chunk: `codec, 0, 0, 0, plain_len, body_len, body, zeros`.
+fn seal_chunk(keys: &Keys, store_id: &[u8; 16], id: &ChunkId, plain: &[u8]) -> Vec<u8> {
+    let compressed = zstd::bulk::compress(plain, ZSTD_LEVEL).ok().filter(|body| body.len() < plain.len());
+    let (codec, body) = match &compressed {
+        Some(body) => (CODEC_ZSTD, body.as_slice()),
+        None => (CODEC_RAW, plain),
+    };
+    let unpadded = CHUNK_HEADER_LEN + body.len();
+    let padded = unpadded.div_ceil(CHUNK_PAD_BYTES) * CHUNK_PAD_BYTES;
+    let mut payload = Vec::with_capacity(padded);
+    payload.extend_from_slice(&[codec, 0, 0, 0]);
+    payload.extend_from_slice(&(plain.len() as u32).to_le_bytes());
+    payload.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    payload.extend_from_slice(body);
+    payload.resize(padded, 0);
+    crypto::seal(&keys.data, &frame_aad(KIND_CHUNK, &id.0, store_id), &payload)
+}
+
+/// Opens a sealed chunk frame and checks that its plaintext hashes to `id`.
+pub fn open_chunk(keys: &Keys, store_id: &[u8; 16], id: &ChunkId, location: Location, sealed: &[u8]) -> Result<Vec<u8>> {
+    let failed = || Error::ChunkAuthenticationFailed { chunk: *id, pack: location.pack_no, offset: location.offset };
+    let payload = crypto::open(&keys.data, &frame_aad(KIND_CHUNK, &id.0, store_id), sealed).map_err(|_| failed())?;
+    if payload.len() < CHUNK_HEADER_LEN {
+        return Err(failed());
+    }
+    let plain_len = u32::from_le_bytes(payload[4..8].try_into().expect("4 bytes")) as usize;
+    let body_len = u32::from_le_bytes(payload[8..12].try_into().expect("4 bytes")) as usize;
+    let body = payload.get(CHUNK_HEADER_LEN..CHUNK_HEADER_LEN + body_len).ok_or_else(failed)?;
+    let plain = match payload[0] {
+        CODEC_RAW => body.to_vec(),
+        CODEC_ZSTD => zstd::bulk::decompress(body, plain_len).map_err(|_| failed())?,
+        _ => return Err(failed()),
+    };
+    if plain.len() != plain_len || keys.chunk_id(&plain) != *id {
+        return Err(failed());
+    }
+    Ok(plain)
+}
+
+/// A byte-bounded cache of decrypted chunks, evicting the oldest insert first.
+#[derive(Default)]
+struct ChunkCache {
+    entries: HashMap<ChunkId, Arc<Vec<u8>>>,
+    order: VecDeque<ChunkId>,
+    bytes: usize,
+}
+
+impl ChunkCache {
+    fn get(&self, id: &ChunkId) -> Option<Arc<Vec<u8>>> {
+        self.entries.get(id).cloned()
+    }
+
+    fn insert(&mut self, id: ChunkId, plain: Arc<Vec<u8>>) {
+        if self.entries.contains_key(&id) {
+            return;
+        }
+        self.bytes += plain.len();
+        self.entries.insert(id, plain);
+        self.order.push_back(id);
+        while self.bytes > CACHE_BYTES {
+            let Some(oldest) = self.order.pop_front() else { break };
+            if let Some(evicted) = self.entries.remove(&oldest) {
+                self.bytes -= evicted.len();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    #[test]
+    fn sealed_chunk_opens_and_rejects_tampering() {
+        let keys = Keys::derive(&MasterKey::from_bytes([3; 32]));
+        let plain = b"some bson bytes ".repeat(100);
+        let id = keys.chunk_id(&plain);
+        let location = Location { pack_no: 0, offset: 40, sealed_len: 0 };
+        let sealed = seal_chunk(&keys, &[1; 16], &id, &plain);
+        assert_eq!(sealed.len() % CHUNK_PAD_BYTES, crypto::SEAL_OVERHEAD % CHUNK_PAD_BYTES);
+        assert_eq!(open_chunk(&keys, &[1; 16], &id, location, &sealed).unwrap(), plain);
+        let other = keys.chunk_id(b"other");
+        assert!(matches!(open_chunk(&keys, &[1; 16], &other, location, &sealed), Err(Error::ChunkAuthenticationFailed { .. })));
+        let mut flipped = sealed.clone();
+        flipped[30] ^= 1;
+        assert!(matches!(open_chunk(&keys, &[1; 16], &id, location, &flipped), Err(Error::ChunkAuthenticationFailed { .. })));
+    }
+
+    #[test]
+    fn cache_stays_within_bound() {
+        let mut cache = ChunkCache::default();
+        for number in 0..100u8 {
+            cache.insert(ChunkId([number; 32]), Arc::new(vec![0; 1 << 20]));
+        }
+        assert!(cache.bytes <= CACHE_BYTES);
+        assert!(cache.get(&ChunkId([99; 32])).is_some());
+        assert!(cache.get(&ChunkId([0; 32])).is_none());
+    }
+}

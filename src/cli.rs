@@ -1,0 +1,87 @@
+//! Command-line definitions (clap derive types only).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Encrypted, write-once backup store mounted through FUSE.
+#[derive(Debug, Parser)]
+#[command(name = "wormvault", version, about, long_about = None)]
+pub struct Cli {
+    /// Log more (repeat for debug and trace); overrides RUST_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Log only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a new store in STORE (a new or empty folder).
+    Init(InitArgs),
+    /// Mount STORE at MOUNTPOINT.
+    Mount(MountArgs),
+    /// Show what a store holds: files, bytes, dedup and compression.
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PassphraseArgs {
+    /// Read the passphrase from FILE (mode 0600 or stricter); otherwise the
+    /// WORMVAULT_PASSPHRASE variable, the systemd credential wormvault.passphrase, or
+    /// a prompt.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder of the new store.
+    pub store: PathBuf,
+    /// How long each sealed file stays undeletable: a number and s, m, h, d or y
+    /// (365 days). Fixed for the store's life.
+    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    pub retention: String,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+    /// Argon2id memory in MiB for the key slot (at least 64 is recommended).
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub kdf_memory_mib: u32,
+    /// Argon2id passes for the key slot.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub kdf_passes: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// Folder of the store.
+    pub store: PathBuf,
+    /// Where to mount it.
+    pub mountpoint: PathBuf,
+    /// Stay in the foreground (for systemd); otherwise go to the background once the
+    /// mount is ready.
+    #[arg(short, long)]
+    pub foreground: bool,
+    /// Mount options, comma-separated: allow_other, allow_root, nosuid, nodev, noexec,
+    /// reserve=BYTES[K|M|G], commit_interval=DURATION, workers=N,
+    /// passphrase_file=FILE; nofail, _netdev, auto, noauto, rw, user, users and
+    /// x-systemd.* are accepted and ignored.
+    #[arg(short = 'o', value_name = "OPTIONS")]
+    pub options: Vec<String>,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Folder of the store.
+    pub store: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}

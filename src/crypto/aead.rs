@@ -1,0 +1,85 @@
+//! XChaCha20-Poly1305 sealing with a fresh random 192-bit nonce per seal.
+//!
+//! A sealed object is `nonce (24) || ciphertext || tag (16)`. With random 192-bit
+//! nonces, nonce reuse is negligible even after 2^64 seals under one key.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+
+use super::SubKey;
+
+pub const NONCE_LEN: usize = 24;
+pub const TAG_LEN: usize = 16;
+/// Bytes a seal adds to its plaintext.
+pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+
+/// The sealed bytes were altered, truncated, moved, or sealed under another key or
+/// other associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("authentication failed")]
+pub struct AuthenticationFailed;
+
+/// Seals `plain` under `key`, binding `aad`.
+pub fn seal(key: &SubKey, aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ciphertext = cipher
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
+        .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+    let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+    sealed.extend_from_slice(&nonce);
+    sealed.extend_from_slice(&ciphertext);
+    sealed
+}
+
+/// Opens bytes made by [`seal`] with the same key and associated data.
+pub fn open(key: &SubKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, AuthenticationFailed> {
+    if sealed.len() < SEAL_OVERHEAD {
+        return Err(AuthenticationFailed);
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
+    cipher
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+        .map_err(|_| AuthenticationFailed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> SubKey {
+        SubKey::from_bytes([byte; 32])
+    }
+
+    #[test]
+    fn seal_then_open_round_trips() {
+        let sealed = seal(&key(1), b"aad", b"hello");
+        assert_eq!(sealed.len(), 5 + SEAL_OVERHEAD);
+        assert_eq!(open(&key(1), b"aad", &sealed).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn open_rejects_flipped_byte() {
+        let mut sealed = seal(&key(1), b"aad", b"hello");
+        sealed[NONCE_LEN + 1] ^= 0x40;
+        assert_eq!(open(&key(1), b"aad", &sealed), Err(AuthenticationFailed));
+    }
+
+    #[test]
+    fn open_rejects_other_aad_and_key() {
+        let sealed = seal(&key(1), b"aad", b"hello");
+        assert_eq!(open(&key(1), b"other", &sealed), Err(AuthenticationFailed));
+        assert_eq!(open(&key(2), b"aad", &sealed), Err(AuthenticationFailed));
+        assert_eq!(open(&key(1), b"aad", &sealed[..10]), Err(AuthenticationFailed));
+    }
+
+    #[test]
+    fn nonces_are_fresh() {
+        let a = seal(&key(1), b"", b"same");
+        let b = seal(&key(1), b"", b"same");
+        assert_ne!(a[..NONCE_LEN], b[..NONCE_LEN]);
+    }
+}

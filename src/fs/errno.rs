@@ -1,0 +1,89 @@
+//! The one mapping from vault and store errors to errnos. EIO arms log, because EIO is
+//! where data was lost or failed authentication and the caller sees only the number.
+
+use crate::error::Error;
+use crate::vault::FsError;
+
+/// Maps an operation's failure to the errno the kernel returns to the caller.
+pub fn errno(op: &str, ino: u64, error: FsError) -> i32 {
+    match error {
+        FsError::Errno(code) => code,
+        FsError::Refused { .. } => libc::EPERM,
+        FsError::Store(error) => store_errno(op, ino, &error),
+    }
+}
+
+fn store_errno(op: &str, ino: u64, error: &Error) -> i32 {
+    match error {
+        Error::Io { source, .. } => match source.raw_os_error() {
+            Some(code) => {
+                log::warn!("store I/O failed: op={op} ino={ino} error={error}");
+                code
+            }
+            None => {
+                log::error!("store I/O failed: op={op} ino={ino} error={error}");
+                libc::EIO
+            }
+        },
+        Error::ChunkAuthenticationFailed { chunk, pack, offset } => {
+            log::error!("chunk failed authentication: op={op} ino={ino} chunk={chunk} pack={pack:016x} offset={offset}");
+            libc::EIO
+        }
+        Error::ChunkMissing { chunk } => {
+            log::error!("chunk missing from every pack: op={op} ino={ino} chunk={chunk}");
+            libc::EIO
+        }
+        Error::PackTruncated { pack, offset } => {
+            log::error!("pack truncated: op={op} ino={ino} pack={pack:016x} offset={offset}");
+            libc::EIO
+        }
+        Error::IndexAuthenticationFailed { tree } => {
+            log::error!("index entry failed authentication: op={op} ino={ino} tree={tree}");
+            libc::EIO
+        }
+        Error::Index { tree, source } => {
+            log::error!("index failed: op={op} ino={ino} tree={tree} error={source}");
+            libc::EIO
+        }
+        Error::Degraded { reason } => {
+            log::warn!("write refused on degraded store: op={op} ino={ino} reason={reason}");
+            libc::EROFS
+        }
+        Error::Damaged { .. }
+        | Error::WrongPassphrase { .. }
+        | Error::NotAStore { .. }
+        | Error::UnsupportedVersion { .. }
+        | Error::Locked { .. }
+        | Error::Invalid { .. } => {
+            log::error!("operation failed: op={op} ino={ino} error={error}");
+            libc::EIO
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::ChunkId;
+    use crate::retention::Refusal;
+
+    #[test]
+    fn refusals_map_to_eperm() {
+        let refused = FsError::Refused { op: "unlink", ino: 7, refusal: Refusal::Retained };
+        assert_eq!(errno("unlink", 7, refused), libc::EPERM);
+    }
+
+    #[test]
+    fn os_codes_pass_through() {
+        let full = Error::io("failed to append to pack", "/x", std::io::Error::from_raw_os_error(libc::ENOSPC));
+        assert_eq!(errno("write", 7, FsError::Store(full)), libc::ENOSPC);
+    }
+
+    #[test]
+    fn integrity_failures_map_to_eio() {
+        let bad = Error::ChunkAuthenticationFailed { chunk: ChunkId([1; 32]), pack: 2, offset: 3 };
+        assert_eq!(errno("read", 7, FsError::Store(bad)), libc::EIO);
+        let degraded = Error::Degraded { reason: "fsync failed".into() };
+        assert_eq!(errno("write", 7, FsError::Store(degraded)), libc::EROFS);
+    }
+}

@@ -1,0 +1,74 @@
+//! Where a passphrase comes from: a file, systemd's credential, the environment, or a
+//! prompt without echo, in that order of preference.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use zeroize::Zeroizing;
+
+/// Environment variable holding a passphrase; it is removed from the environment at
+/// start, so child processes and /proc/PID/environ do not show it later.
+pub const PASSPHRASE_ENV: &str = "WORMVAULT_PASSPHRASE";
+/// Name of the systemd credential (`LoadCredential=wormvault.passphrase:...`).
+pub const CREDENTIAL_NAME: &str = "wormvault.passphrase";
+
+/// Takes the passphrase out of the environment, once, before any thread starts.
+pub fn take_from_env() -> Option<Zeroizing<String>> {
+    let value = std::env::var(PASSPHRASE_ENV).ok().map(Zeroizing::new);
+    std::env::remove_var(PASSPHRASE_ENV);
+    value
+}
+
+/// Reads a passphrase file, refusing one that group or others can read.
+pub fn read_file(path: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let metadata = std::fs::metadata(path).with_context(|| format!("cannot read passphrase file {}", path.display()))?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "passphrase file {} is readable by group or others (mode {:o}); run chmod 600 on it",
+            path.display(),
+            metadata.permissions().mode() & 0o777
+        );
+    }
+    let mut bytes = Zeroizing::new(std::fs::read(path).with_context(|| format!("cannot read passphrase file {}", path.display()))?);
+    while bytes.last().is_some_and(|byte| *byte == b'\n' || *byte == b'\r') {
+        bytes.pop();
+    }
+    if bytes.is_empty() {
+        bail!("passphrase file {} is empty", path.display());
+    }
+    Ok(bytes)
+}
+
+/// Finds the passphrase for an existing store. `confirm` asks twice at a prompt.
+pub fn obtain(file: Option<&Path>, from_env: Option<Zeroizing<String>>, confirm: bool) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    if let Some(path) = file {
+        return read_file(path);
+    }
+    if let Some(directory) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+        let path = PathBuf::from(directory).join(CREDENTIAL_NAME);
+        if path.exists() {
+            return read_file(&path);
+        }
+    }
+    if let Some(value) = from_env {
+        if value.is_empty() {
+            bail!("{PASSPHRASE_ENV} is set but empty");
+        }
+        return Ok(Zeroizing::new(value.as_bytes().to_vec()));
+    }
+    let first = Zeroizing::new(
+        rpassword::prompt_password("wormvault passphrase: ")
+            .context("no passphrase: give --passphrase-file, set WORMVAULT_PASSPHRASE, or run on a terminal")?,
+    );
+    if first.is_empty() {
+        bail!("the passphrase must not be empty");
+    }
+    if confirm {
+        let second = Zeroizing::new(rpassword::prompt_password("repeat passphrase: ").context("cannot read passphrase")?);
+        if *first != *second {
+            bail!("the two passphrases differ");
+        }
+    }
+    Ok(Zeroizing::new(first.as_bytes().to_vec()))
+}

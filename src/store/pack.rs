@@ -1,0 +1,345 @@
+//! Append-only pack files: a header, then frames of sealed objects.
+//!
+//! Durability contract: [`PackWriter::append`] returns once the frame is in the file
+//! (not yet durable); [`PackWriter::sync`] returns once every appended frame is on
+//! stable storage, including the folder entry of a pack created since the last sync.
+//! A pack is never rewritten; the only truncation cuts a frame whose write failed,
+//! or a torn tail found by [`scan_pack`] after a crash.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::store::format::{
+    pack_file_name, FrameHeader, PackHeader, FRAME_HEADER_LEN, PACK_HEADER_LEN, PACK_TARGET_BYTES,
+};
+use crate::store::sync_dir;
+
+/// Where a frame sits: pack number, offset of its header, and sealed length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Location {
+    pub pack_no: u64,
+    pub offset: u64,
+    pub sealed_len: u32,
+}
+
+/// Appends frames to the current pack and rolls over to a new pack at the target size.
+pub struct PackWriter {
+    dir: PathBuf,
+    store_id: [u8; 16],
+    pack_no: u64,
+    file: Option<File>,
+    offset: u64,
+    /// The folder holds a pack entry that has not been fsynced yet.
+    dir_dirty: bool,
+    /// Set after a write or fsync failure other than a full disk: the file's state is
+    /// unknown, so every later call fails instead of appending after a hole.
+    broken: Option<String>,
+    /// Packs finished since the last call to [`PackWriter::take_finished`].
+    finished: Vec<u64>,
+}
+
+impl PackWriter {
+    /// Prepares a writer that creates pack `first_pack_no` on its first append.
+    pub fn new(dir: &Path, store_id: [u8; 16], first_pack_no: u64) -> Self {
+        PackWriter {
+            dir: dir.to_path_buf(),
+            store_id,
+            pack_no: first_pack_no,
+            file: None,
+            offset: 0,
+            dir_dirty: false,
+            broken: None,
+            finished: Vec::new(),
+        }
+    }
+
+    /// Returns the reason the writer refuses writes, if it does.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
+    /// Appends one frame and returns its location.
+    ///
+    /// A full disk (ENOSPC, EDQUOT) cuts the partial frame off again and leaves the
+    /// writer usable, so writes work again once space is freed. Any other failure
+    /// breaks the writer.
+    pub fn append(&mut self, kind: u8, id: &[u8; 32], sealed: &[u8]) -> Result<Location> {
+        if let Some(reason) = &self.broken {
+            return Err(Error::Degraded { reason: reason.clone() });
+        }
+        if self.file.is_some() && self.offset >= PACK_TARGET_BYTES {
+            self.finish_current()?;
+        }
+        if self.file.is_none() {
+            self.create_pack()?;
+        }
+        let header = FrameHeader { sealed_len: sealed.len() as u32, kind, id: *id };
+        let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + sealed.len());
+        frame.extend_from_slice(&header.encode());
+        frame.extend_from_slice(sealed);
+        let offset = self.offset;
+        let file = self.file.as_ref().expect("pack file was just created");
+        if let Err(source) = file.write_all_at(&frame, offset) {
+            let path = self.current_path();
+            let full = matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT));
+            if full && file.set_len(offset).is_ok() {
+                return Err(Error::io("failed to append to pack", path, source));
+            }
+            self.broken = Some(format!("write to {} failed: {source}", path.display()));
+            return Err(Error::io("failed to append to pack", path, source));
+        }
+        self.offset += frame.len() as u64;
+        Ok(Location { pack_no: self.pack_no, offset, sealed_len: sealed.len() as u32 })
+    }
+
+    /// Makes every appended frame durable.
+    pub fn sync(&mut self) -> Result<()> {
+        if let Some(reason) = &self.broken {
+            return Err(Error::Degraded { reason: reason.clone() });
+        }
+        if let Some(file) = &self.file {
+            if let Err(source) = file.sync_data() {
+                // A failed fsync is not retried: the kernel may have dropped the pages.
+                let path = self.current_path();
+                self.broken = Some(format!("fsync of {} failed: {source}", path.display()));
+                return Err(Error::io("failed to fsync pack", path, source));
+            }
+        }
+        if self.dir_dirty {
+            sync_dir(&self.dir)?;
+            self.dir_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// The pack currently appended to and the offset its next frame will take.
+    pub fn position(&self) -> (u64, u64) {
+        (self.pack_no, self.offset)
+    }
+
+    /// Returns the numbers of packs that were closed since the last call.
+    pub fn take_finished(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Reads a frame from the pack being written, whose file may not be closed yet.
+    pub fn read_current(&self, location: Location) -> Option<io::Result<Vec<u8>>> {
+        if location.pack_no != self.pack_no {
+            return None;
+        }
+        let file = self.file.as_ref()?;
+        Some(read_sealed(file, location))
+    }
+
+    fn current_path(&self) -> PathBuf {
+        self.dir.join(pack_file_name(self.pack_no))
+    }
+
+    fn create_pack(&mut self) -> Result<()> {
+        let path = self.current_path();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| Error::io("failed to create pack", &path, source))?;
+        let header = PackHeader { store_id: self.store_id, pack_no: self.pack_no };
+        file.write_all_at(&header.encode(), 0)
+            .map_err(|source| Error::io("failed to write pack header", &path, source))?;
+        self.file = Some(file);
+        self.offset = PACK_HEADER_LEN as u64;
+        self.dir_dirty = true;
+        Ok(())
+    }
+
+    /// Closes the current pack durably; the next append starts the next pack number.
+    fn finish_current(&mut self) -> Result<()> {
+        self.sync()?;
+        self.file = None;
+        self.finished.push(self.pack_no);
+        log::debug!("pack finished: pack={:016x} bytes={}", self.pack_no, self.offset);
+        self.pack_no += 1;
+        self.offset = 0;
+        Ok(())
+    }
+}
+
+fn read_sealed(file: &File, location: Location) -> io::Result<Vec<u8>> {
+    let mut sealed = vec![0u8; location.sealed_len as usize];
+    file.read_exact_at(&mut sealed, location.offset + FRAME_HEADER_LEN as u64)?;
+    Ok(sealed)
+}
+
+/// Reads frames from finished packs, keeping a bounded set of open files.
+pub struct PackReader {
+    dir: PathBuf,
+    open: Mutex<HashMap<u64, std::sync::Arc<File>>>,
+}
+
+const MAX_OPEN_PACKS: usize = 64;
+
+impl PackReader {
+    pub fn new(dir: &Path) -> Self {
+        PackReader { dir: dir.to_path_buf(), open: Mutex::new(HashMap::new()) }
+    }
+
+    /// Reads the sealed bytes of the frame at `location`. A short file gives
+    /// [`Error::PackTruncated`], a missing pack an `Io` error naming it.
+    pub fn read(&self, location: Location) -> Result<Vec<u8>> {
+        let file = self.file(location.pack_no)?;
+        read_sealed(&file, location).map_err(|source| {
+            if source.kind() == io::ErrorKind::UnexpectedEof {
+                Error::PackTruncated { pack: location.pack_no, offset: location.offset }
+            } else {
+                Error::io("failed to read pack", self.dir.join(pack_file_name(location.pack_no)), source)
+            }
+        })
+    }
+
+    fn file(&self, pack_no: u64) -> Result<std::sync::Arc<File>> {
+        let mut open = self.open.lock().expect("pack reader lock poisoned");
+        if let Some(file) = open.get(&pack_no) {
+            return Ok(file.clone());
+        }
+        let path = self.dir.join(pack_file_name(pack_no));
+        let file = File::open(&path).map_err(|source| Error::io("failed to open pack", &path, source))?;
+        if open.len() >= MAX_OPEN_PACKS {
+            open.clear();
+        }
+        let file = std::sync::Arc::new(file);
+        open.insert(pack_no, file.clone());
+        Ok(file)
+    }
+}
+
+/// One frame found by a scan.
+pub struct ScannedFrame {
+    pub location: Location,
+    pub header: FrameHeader,
+    pub sealed: Vec<u8>,
+}
+
+/// How a scan of one pack ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ScanEnd {
+    /// Every byte belonged to a whole frame.
+    Clean { end: u64 },
+    /// The bytes from `offset` on do not form a whole frame: a torn write or damage.
+    Torn { offset: u64, detail: String },
+}
+
+/// Reads the frames of pack `pack_no` from `start` (0 means just after the header),
+/// calling `visit` for each. The header must name this store and pack number.
+pub fn scan_pack(
+    dir: &Path,
+    store_id: [u8; 16],
+    pack_no: u64,
+    start: u64,
+    mut visit: impl FnMut(ScannedFrame) -> Result<()>,
+) -> Result<ScanEnd> {
+    let path = dir.join(pack_file_name(pack_no));
+    let file = File::open(&path).map_err(|source| Error::io("failed to open pack", &path, source))?;
+    let len = file.metadata().map_err(|source| Error::io("failed to stat pack", &path, source))?.len();
+    let mut header_bytes = [0u8; PACK_HEADER_LEN];
+    if file.read_exact_at(&mut header_bytes, 0).is_err() {
+        return Ok(ScanEnd::Torn { offset: 0, detail: "pack header is incomplete".into() });
+    }
+    let header = PackHeader::decode(&header_bytes).map_err(|detail| Error::Damaged { path: path.clone(), detail })?;
+    if header.store_id != store_id || header.pack_no != pack_no {
+        return Err(Error::Damaged { path, detail: "pack header names another store or pack number".into() });
+    }
+    let mut offset = start.max(PACK_HEADER_LEN as u64);
+    while offset < len {
+        if len - offset < FRAME_HEADER_LEN as u64 {
+            return Ok(ScanEnd::Torn { offset, detail: "partial frame header".into() });
+        }
+        let mut frame_header = [0u8; FRAME_HEADER_LEN];
+        file.read_exact_at(&mut frame_header, offset)
+            .map_err(|source| Error::io("failed to read pack", &path, source))?;
+        let header = match FrameHeader::decode(&frame_header) {
+            Ok(header) => header,
+            Err(detail) => return Ok(ScanEnd::Torn { offset, detail }),
+        };
+        let end = offset + FRAME_HEADER_LEN as u64 + u64::from(header.sealed_len);
+        if end > len {
+            return Ok(ScanEnd::Torn { offset, detail: "frame runs past the end of the pack".into() });
+        }
+        let location = Location { pack_no, offset, sealed_len: header.sealed_len };
+        let sealed = read_sealed(&file, location).map_err(|source| Error::io("failed to read pack", &path, source))?;
+        visit(ScannedFrame { location, header, sealed })?;
+        offset = end;
+    }
+    Ok(ScanEnd::Clean { end: offset })
+}
+
+/// Lists the pack numbers in `dir`, ascending.
+pub fn list_packs(dir: &Path) -> Result<Vec<u64>> {
+    let mut numbers = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::io("failed to list packs in", dir, source))?;
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::io("failed to list packs in", dir, source))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(stem) = name.strip_suffix(".pack") else { continue };
+        if let Ok(number) = u64::from_str_radix(stem, 16) {
+            numbers.push(number);
+        }
+    }
+    numbers.sort_unstable();
+    Ok(numbers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::format::KIND_CHUNK;
+
+    #[test]
+    fn append_then_scan_finds_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = PackWriter::new(dir.path(), [1; 16], 0);
+        let first = writer.append(KIND_CHUNK, &[1; 32], &[0xaa; 100]).unwrap();
+        let second = writer.append(KIND_CHUNK, &[2; 32], &[0xbb; 50]).unwrap();
+        writer.sync().unwrap();
+        assert_eq!(first.offset, PACK_HEADER_LEN as u64);
+        let mut seen = Vec::new();
+        let end = scan_pack(dir.path(), [1; 16], 0, 0, |frame| {
+            seen.push((frame.location, frame.header.id, frame.sealed));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[1].0, second);
+        assert_eq!(seen[1].2, vec![0xbb; 50]);
+        assert!(matches!(end, ScanEnd::Clean { .. }));
+        assert_eq!(PackReader::new(dir.path()).read(first).unwrap(), vec![0xaa; 100]);
+    }
+
+    #[test]
+    fn scan_reports_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = PackWriter::new(dir.path(), [1; 16], 3);
+        let location = writer.append(KIND_CHUNK, &[1; 32], &[0xaa; 100]).unwrap();
+        writer.sync().unwrap();
+        let path = dir.path().join(pack_file_name(3));
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(location.offset + 60).unwrap();
+        let end = scan_pack(dir.path(), [1; 16], 3, 0, |_| Ok(())).unwrap();
+        assert!(matches!(end, ScanEnd::Torn { offset, .. } if offset == location.offset));
+    }
+
+    #[test]
+    fn scan_rejects_other_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = PackWriter::new(dir.path(), [1; 16], 0);
+        writer.append(KIND_CHUNK, &[1; 32], &[0xaa; 100]).unwrap();
+        let result = scan_pack(dir.path(), [2; 16], 0, 0, |_| Ok(()));
+        assert!(matches!(result, Err(Error::Damaged { .. })));
+    }
+}

@@ -1,0 +1,30 @@
+//! Commit records: the namespace changes of one commit, sealed as one pack frame so a
+//! crash applies all of them or none.
+//!
+//! Every op is an idempotent upsert or delete of final state, so replaying a record
+//! that the index already holds changes nothing.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Extent, Inode, NodeKind};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    PutInode(Inode),
+    DelInode(u64),
+    PutDirent { parent: u64, name: Vec<u8>, ino: u64, kind: NodeKind },
+    DelDirent { parent: u64, name: Vec<u8> },
+    PutManifest { ino: u64, extents: Vec<Extent> },
+    DelManifest(u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitRecord {
+    /// Strictly increasing across the store's life.
+    pub seq: u64,
+    /// Store clock at the commit, seconds.
+    pub clock: i64,
+    /// Next inode number to hand out after this commit.
+    pub next_ino: u64,
+    pub ops: Vec<Op>,
+}

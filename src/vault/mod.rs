@@ -1,0 +1,447 @@
+//! The mounted store: namespace, files being written, commits and recovery.
+//!
+//! All state changes go to an in-memory overlay first. A commit hands every staged
+//! byte to the chunk store, appends one sealed commit record holding the overlay's
+//! final state, fsyncs the packs, and only then applies the record to the index.
+//! So the index never refers to anything a power cut could lose, and a crash before
+//! the fsync loses only the overlay: the last commit's state is what comes back.
+
+mod ops;
+mod recovery;
+pub mod stats;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::chunking::Chunker;
+use crate::chunkstore::ChunkStore;
+use crate::codec;
+use crate::crypto::Keys;
+use crate::error::{Error, Result};
+use crate::index::{Dirent, DirentKey, Index, IndexMarker};
+use crate::retention::{Refusal, StoreClock};
+use crate::staging::{Pipeline, StagedFile};
+use crate::store::config::StoreSettings;
+use crate::store::lock::StoreLock;
+use crate::store::pack::{PackReader, PackWriter};
+use crate::store::StorePaths;
+use crate::tree::{CommitRecord, FileState, Inode, Manifest, NodeKind, Op, ROOT_INO};
+
+pub use ops::{DirEntry, SetAttr, StatFs};
+
+/// Failure of a filesystem operation, mapped to an errno by the FUSE adapter.
+#[derive(Debug)]
+pub enum FsError {
+    /// A plain errno with nothing to log (ENOENT, EEXIST, ENOTEMPTY, ...).
+    Errno(i32),
+    /// A write-once rule refused the operation: EPERM, logged as a refusal.
+    Refused { op: &'static str, ino: u64, refusal: Refusal },
+    /// The store failed.
+    Store(Error),
+}
+
+impl From<Error> for FsError {
+    fn from(error: Error) -> Self {
+        FsError::Store(error)
+    }
+}
+
+pub type FsResult<T> = std::result::Result<T, FsError>;
+
+/// Mount-time settings of the daemon.
+#[derive(Debug, Clone)]
+pub struct MountSettings {
+    /// Free space kept back on the backing filesystem: below it, creates and writable
+    /// opens fail with ENOSPC at once, so data the kernel cached still has room.
+    pub reserve_bytes: u64,
+    /// A commit runs once this long has passed since the first uncommitted change.
+    pub commit_interval: Duration,
+    pub worker_threads: usize,
+}
+
+impl Default for MountSettings {
+    fn default() -> Self {
+        MountSettings {
+            reserve_bytes: 256 * 1024 * 1024,
+            commit_interval: Duration::from_secs(5),
+            worker_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}
+
+/// An unlocked store: what `init` and the key commands produce and `mount` consumes.
+pub struct Unlocked {
+    pub paths: StorePaths,
+    pub keys: Arc<Keys>,
+    pub store_id: [u8; 16],
+    pub settings: StoreSettings,
+}
+
+/// A file being written, with its open writable handles.
+struct OpenWrite {
+    file: StagedFile,
+    writers: u32,
+    /// Set at the first FLUSH on the last writable handle: the file takes no new
+    /// writable opens or truncations from then on.
+    closing: bool,
+    unlinked: bool,
+    /// Time of the last write, applied at seal unless a later SETATTR set mtime.
+    written_ns: Option<i64>,
+}
+
+/// An open handle.
+#[derive(Debug, Clone)]
+struct Handle {
+    ino: u64,
+    writable: bool,
+    manifest: Option<Arc<Manifest>>,
+}
+
+#[derive(Default)]
+struct Overlay {
+    inodes: HashMap<u64, Option<Inode>>,
+    dirents: BTreeMap<DirentKey, OverlayDirent>,
+    manifests: HashMap<u64, Option<Arc<Manifest>>>,
+}
+
+#[derive(Debug, Clone)]
+struct OverlayDirent {
+    parent: u64,
+    name: Vec<u8>,
+    entry: Option<Dirent>,
+}
+
+pub struct Vault {
+    paths: StorePaths,
+    settings: StoreSettings,
+    mount: MountSettings,
+    keys: Arc<Keys>,
+    index: Arc<Index>,
+    chunks: ChunkStore,
+    chunker: Chunker,
+    overlay: Overlay,
+    writes: HashMap<u64, OpenWrite>,
+    handles: HashMap<u64, Handle>,
+    next_handle: u64,
+    marker: IndexMarker,
+    clock: StoreClock,
+    /// When the oldest uncommitted change was made.
+    dirty_since: Option<Instant>,
+    refusals: RefusalLog,
+    _lock: StoreLock,
+}
+
+impl Vault {
+    /// Opens an unlocked store for mounting: takes the lock, rolls the index forward
+    /// from the packs, and seals files that a crash left being written.
+    pub fn open_store(unlocked: Unlocked, mount: MountSettings, purpose: &str) -> Result<Vault> {
+        let Unlocked { paths, keys, store_id, settings } = unlocked;
+        let lock = StoreLock::acquire(&paths.root, &paths.lock(), purpose)?;
+        let index = Arc::new(Index::open(&paths.index(), keys.clone())?);
+        let marker = recovery::roll_forward(&paths, &index, &keys, store_id)?;
+        let last_pack = crate::store::pack::list_packs(&paths.packs())?.last().copied();
+        let writer = PackWriter::new(&paths.packs(), store_id, last_pack.map_or(0, |number| number + 1));
+        let reader = PackReader::new(&paths.packs());
+        let chunks = ChunkStore::start(keys.clone(), store_id, index.clone(), writer, reader, mount.worker_threads);
+        let chunker = Chunker::new(keys.chunker.as_bytes(), settings.chunker);
+        let clock = StoreClock::resume(marker.clock);
+        let mut vault = Vault {
+            paths,
+            settings,
+            mount,
+            keys,
+            index,
+            chunks,
+            chunker,
+            overlay: Overlay::default(),
+            writes: HashMap::new(),
+            handles: HashMap::new(),
+            next_handle: 1,
+            marker,
+            clock,
+            dirty_since: None,
+            refusals: RefusalLog::default(),
+            _lock: lock,
+        };
+        vault.ensure_root()?;
+        vault.seal_interrupted()?;
+        vault.commit()?;
+        Ok(vault)
+    }
+
+    fn ensure_root(&mut self) -> Result<()> {
+        if self.index.inode(ROOT_INO)?.is_some() {
+            return Ok(());
+        }
+        let now = ops::now_ns();
+        // SAFETY: getuid and getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        self.put_inode(Inode {
+            ino: ROOT_INO,
+            kind: NodeKind::Dir,
+            perm: 0o755,
+            uid,
+            gid,
+            size: 0,
+            atime_ns: now,
+            mtime_ns: now,
+            ctime_ns: now,
+            crtime_ns: now,
+            parent: ROOT_INO,
+            state: FileState::Sealed { sealed_at: self.clock.now(), incomplete: false },
+            retain_until: 0,
+            hold: false,
+            symlink_target: Vec::new(),
+        });
+        if self.marker.next_ino <= ROOT_INO {
+            self.marker.next_ino = ROOT_INO + 1;
+        }
+        Ok(())
+    }
+
+    /// Seals, as incomplete at their durable length, the files a crash left open.
+    fn seal_interrupted(&mut self) -> Result<()> {
+        for ino in self.index.writing_inodes()? {
+            let Some(mut inode) = self.index.inode(ino)? else { continue };
+            let extents = self.index.manifest(ino)?.unwrap_or_default();
+            let manifest = Manifest::new(extents);
+            inode.size = manifest.len();
+            let sealed_at = self.clock.now();
+            inode.state = FileState::Sealed { sealed_at, incomplete: true };
+            inode.retain_until = sealed_at + self.settings.retention_seconds as i64;
+            log::warn!("file left open by a crash sealed as incomplete: ino={ino} size={}", inode.size);
+            self.overlay.manifests.insert(ino, Some(Arc::new(manifest)));
+            self.put_inode(inode);
+        }
+        Ok(())
+    }
+
+    fn touch(&mut self) {
+        self.dirty_since.get_or_insert_with(Instant::now);
+    }
+
+    /// Whether the commit interval has passed since the oldest uncommitted change.
+    pub fn commit_due(&self) -> bool {
+        self.dirty_since.is_some_and(|since| since.elapsed() >= self.mount.commit_interval)
+    }
+
+    pub fn commit_interval(&self) -> Duration {
+        self.mount.commit_interval
+    }
+
+    // --- overlay access -----------------------------------------------------------
+
+    fn inode(&self, ino: u64) -> Result<Option<Inode>> {
+        match self.overlay.inodes.get(&ino) {
+            Some(entry) => Ok(entry.clone()),
+            None => self.index.inode(ino),
+        }
+    }
+
+    fn put_inode(&mut self, inode: Inode) {
+        self.overlay.inodes.insert(inode.ino, Some(inode));
+        self.touch();
+    }
+
+    fn delete_inode(&mut self, ino: u64) {
+        self.overlay.inodes.insert(ino, None);
+        self.overlay.manifests.insert(ino, None);
+        self.touch();
+    }
+
+    fn dirent(&self, parent: u64, name: &[u8]) -> Result<Option<Dirent>> {
+        let key = self.index.dirent_key(parent, name);
+        match self.overlay.dirents.get(&key) {
+            Some(entry) => Ok(entry.entry.clone()),
+            None => self.index.dirent(parent, name),
+        }
+    }
+
+    fn put_dirent(&mut self, parent: u64, name: &[u8], ino: u64, kind: NodeKind) {
+        let key = self.index.dirent_key(parent, name);
+        let entry = Some(Dirent { name: name.to_vec(), ino, kind });
+        self.overlay.dirents.insert(key, OverlayDirent { parent, name: name.to_vec(), entry });
+        self.touch();
+    }
+
+    fn delete_dirent(&mut self, parent: u64, name: &[u8]) {
+        let key = self.index.dirent_key(parent, name);
+        self.overlay.dirents.insert(key, OverlayDirent { parent, name: name.to_vec(), entry: None });
+        self.touch();
+    }
+
+    fn manifest(&self, ino: u64) -> Result<Arc<Manifest>> {
+        if let Some(entry) = self.overlay.manifests.get(&ino) {
+            return Ok(entry.clone().unwrap_or_default());
+        }
+        Ok(Arc::new(Manifest::new(self.index.manifest(ino)?.unwrap_or_default())))
+    }
+
+    fn allocate_ino(&mut self) -> u64 {
+        let ino = self.marker.next_ino.max(ROOT_INO + 1);
+        self.marker.next_ino = ino + 1;
+        self.touch();
+        ino
+    }
+
+    // --- commit -------------------------------------------------------------------
+
+    /// Makes every change so far durable. Files being written are recorded at their
+    /// current length, so a crash later seals them there.
+    pub fn commit(&mut self) -> Result<()> {
+        let open: Vec<u64> = self.writes.keys().copied().collect();
+        for ino in open {
+            self.record_staged(ino)?;
+        }
+        if self.dirty_since.is_none() {
+            return Ok(());
+        }
+        self.chunks.drain();
+        for write in self.writes.values_mut() {
+            if write.file.cut_at_lost(&self.chunks) {
+                write.file.ticket.fail(libc::EIO);
+            }
+        }
+        let record = CommitRecord {
+            seq: self.marker.seq + 1,
+            clock: self.clock.now(),
+            next_ino: self.marker.next_ino,
+            ops: self.overlay_ops(),
+        };
+        let (pack_no, offset) = self.chunks.append_commit(record.seq, &codec::encode(&record))?;
+        let finished = self.chunks.sync()?;
+        let applied = self.chunks.uncommitted();
+        let marker = IndexMarker { pack_no, offset, seq: record.seq, clock: record.clock, next_ino: record.next_ino };
+        self.index.apply(&applied, &record, marker)?;
+        self.index.flush()?;
+        self.chunks.mark_applied(&applied);
+        self.marker = marker;
+        self.overlay = Overlay::default();
+        self.dirty_since = None;
+        log::debug!(
+            "commit done: seq={} ops={} chunks={} pack={pack_no:016x} finished_packs={}",
+            record.seq,
+            record.ops.len(),
+            applied.len(),
+            finished.len()
+        );
+        Ok(())
+    }
+
+    /// Puts the current extents and size of a file being written into the overlay.
+    fn record_staged(&mut self, ino: u64) -> Result<()> {
+        let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker };
+        let Some(write) = self.writes.get_mut(&ino) else { return Ok(()) };
+        if write.unlinked {
+            return Ok(());
+        }
+        let extents = write.file.settle(&pipeline)?;
+        let size = write.file.size();
+        let manifest = Manifest::new(extents);
+        if self.overlay.manifests.get(&ino).and_then(|entry| entry.as_deref()) == Some(&manifest) {
+            return Ok(());
+        }
+        let index_manifest = if self.overlay.manifests.contains_key(&ino) { None } else { self.index.manifest(ino)? };
+        if index_manifest.as_deref() == Some(manifest.extents.as_slice()) {
+            return Ok(());
+        }
+        if let Some(mut inode) = self.inode(ino)? {
+            inode.size = size;
+            self.put_inode(inode);
+        }
+        self.overlay.manifests.insert(ino, Some(Arc::new(manifest)));
+        self.touch();
+        Ok(())
+    }
+
+    fn overlay_ops(&self) -> Vec<Op> {
+        let mut ops = Vec::new();
+        for (ino, inode) in &self.overlay.inodes {
+            ops.push(match inode {
+                Some(inode) => Op::PutInode(inode.clone()),
+                None => Op::DelInode(*ino),
+            });
+        }
+        for dirent in self.overlay.dirents.values() {
+            ops.push(match &dirent.entry {
+                Some(entry) => Op::PutDirent { parent: dirent.parent, name: entry.name.clone(), ino: entry.ino, kind: entry.kind },
+                None => Op::DelDirent { parent: dirent.parent, name: dirent.name.clone() },
+            });
+        }
+        for (ino, manifest) in &self.overlay.manifests {
+            ops.push(match manifest {
+                Some(manifest) => Op::PutManifest { ino: *ino, extents: manifest.extents.clone() },
+                None => Op::DelManifest(*ino),
+            });
+        }
+        ops
+    }
+
+    /// Seals what is still open (after a forced unmount) and commits.
+    pub fn shutdown(&mut self) -> Result<()> {
+        let open: Vec<u64> = self.writes.keys().copied().collect();
+        for ino in open {
+            log::warn!("file still open at unmount sealed as incomplete: ino={ino}");
+            if let Err(error) = self.seal(ino, true) {
+                log::error!("sealing at unmount failed: ino={ino} error={error:?}");
+            }
+        }
+        self.handles.clear();
+        self.commit()
+    }
+
+    /// Logs a refusal (aggregating repeats) and returns it as an error.
+    fn refuse(&mut self, op: &'static str, ino: u64, refusal: Refusal) -> FsError {
+        self.refusals.record(op, ino, refusal);
+        FsError::Refused { op, ino, refusal }
+    }
+
+    /// Statistics for logs and `stats`.
+    pub fn chunk_counters(&self) -> &crate::chunkstore::ChunkCounters {
+        self.chunks.counters()
+    }
+
+    pub fn settings(&self) -> &StoreSettings {
+        &self.settings
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn retention_seconds(&self) -> i64 {
+        self.settings.retention_seconds as i64
+    }
+}
+
+/// Refusal logging: each kind of refusal is logged at info level the first few times
+/// in a minute, then counted, so an `rm -rf` over a million sealed files is a few lines.
+#[derive(Default)]
+struct RefusalLog {
+    windows: HashMap<(&'static str, &'static str), (Instant, u64)>,
+}
+
+const REFUSALS_LOGGED_PER_MINUTE: u64 = 5;
+
+impl RefusalLog {
+    fn record(&mut self, op: &'static str, ino: u64, refusal: Refusal) {
+        let key = (op, refusal.as_str());
+        let now = Instant::now();
+        let window = self.windows.entry(key).or_insert((now, 0));
+        if now.duration_since(window.0) >= Duration::from_secs(60) {
+            if window.1 > REFUSALS_LOGGED_PER_MINUTE {
+                log::info!(
+                    "refusals repeated: op={op} reason={} count={}",
+                    refusal.as_str(),
+                    window.1 - REFUSALS_LOGGED_PER_MINUTE
+                );
+            }
+            *window = (now, 0);
+        }
+        window.1 += 1;
+        if window.1 <= REFUSALS_LOGGED_PER_MINUTE {
+            log::info!("refused: op={op} ino={ino} reason={}", refusal.as_str());
+        }
+    }
+}
