@@ -1,0 +1,268 @@
+//! Test harness: real stores in temporary folders, mounted through the kernel by the
+//! `wormvault` binary, and unmounted so the daemon's final commit runs.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+pub const PASSPHRASE: &str = "correct horse battery staple";
+
+/// Path of the binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_wormvault"))
+}
+
+/// A store in a temporary folder, with its passphrase file beside it.
+pub struct TestStore {
+    pub dir: TempDir,
+    pub root: PathBuf,
+    pub passphrase_file: PathBuf,
+}
+
+impl TestStore {
+    /// Makes a store with the given retention (such as "30d" or "2s").
+    pub fn init(retention: &str) -> TestStore {
+        let dir = tempfile::Builder::new().prefix("wormvault-test-").tempdir().expect("temporary folder");
+        let root = dir.path().join("store");
+        let passphrase_file = dir.path().join("passphrase");
+        fs::write(&passphrase_file, PASSPHRASE).unwrap();
+        fs::set_permissions(&passphrase_file, fs::Permissions::from_mode(0o600)).unwrap();
+        let output = Command::new(binary())
+            .arg("init")
+            .arg(&root)
+            .arg("--retention")
+            .arg(retention)
+            .arg("--passphrase-file")
+            .arg(&passphrase_file)
+            .output()
+            .expect("running wormvault init");
+        assert!(output.status.success(), "init failed: {}", String::from_utf8_lossy(&output.stderr));
+        TestStore { dir, root, passphrase_file }
+    }
+
+    /// Mounts the store at a fresh mountpoint with default options.
+    pub fn mount(&self) -> Mount {
+        self.mount_with(&[])
+    }
+
+    /// Mounts the store with extra `-o` options.
+    pub fn mount_with(&self, options: &[&str]) -> Mount {
+        let mountpoint = self.dir.path().join("mnt");
+        fs::create_dir_all(&mountpoint).unwrap();
+        Mount::start(&self.root, &mountpoint, &self.passphrase_file, options)
+    }
+
+    /// Runs a wormvault subcommand on this store with the passphrase file.
+    pub fn command(&self, args: &[&str]) -> std::process::Output {
+        Command::new(binary())
+            .args(args)
+            .arg(&self.root)
+            .arg("--passphrase-file")
+            .arg(&self.passphrase_file)
+            .output()
+            .expect("running wormvault")
+    }
+}
+
+/// A running `wormvault mount -f` process and its mountpoint.
+pub struct Mount {
+    child: Option<Child>,
+    pub path: PathBuf,
+    log_path: PathBuf,
+}
+
+impl Mount {
+    fn start(store: &Path, mountpoint: &Path, passphrase_file: &Path, options: &[&str]) -> Mount {
+        let log_path = mountpoint.with_extension(format!("log.{}", std::process::id()));
+        let log = fs::File::create(&log_path).unwrap();
+        let mut command = Command::new(binary());
+        command.arg("mount").arg(store).arg(mountpoint).arg("-f").arg("-v");
+        command.arg("--passphrase-file").arg(passphrase_file);
+        if !options.is_empty() {
+            command.arg("-o").arg(options.join(","));
+        }
+        let child = command.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("spawning mount");
+        let mut mount = Mount { child: Some(child), path: mountpoint.to_path_buf(), log_path };
+        mount.wait_until_mounted();
+        mount
+    }
+
+    fn wait_until_mounted(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if is_mounted(&self.path) {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("mount exited with {status} before mounting:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("mount not ready after 30 s:\n{}", self.log());
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Path inside the mount.
+    pub fn join(&self, relative: &str) -> PathBuf {
+        self.path.join(relative)
+    }
+
+    /// Unmounts and waits for the daemon to exit; returns its log. Panics if the
+    /// daemon failed, since then the final commit may not have run.
+    pub fn unmount(mut self) -> String {
+        let status = Command::new("fusermount3").arg("-u").arg(&self.path).status().expect("running fusermount3");
+        assert!(status.success(), "fusermount3 -u failed:\n{}", self.log());
+        let mut child = self.child.take().unwrap();
+        let exit = wait_with_timeout(&mut child, Duration::from_secs(60));
+        let log = self.log();
+        assert!(exit.success(), "daemon exited with {exit}:\n{log}");
+        log
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would, and detaches the dead mount.
+    pub fn kill(mut self) -> String {
+        let mut child = self.child.take().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.path).status();
+        self.log()
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.path).status();
+            if wait_with_timeout_opt(&mut child, Duration::from_secs(20)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn wait_with_timeout_opt(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    wait_with_timeout_opt(child, timeout).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("daemon did not exit within {timeout:?} after unmount")
+    })
+}
+
+/// Whether `path` is a FUSE mountpoint in /proc/self/mountinfo.
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(canonical) = path.canonicalize().or_else(|_| Ok::<_, io::Error>(path.to_path_buf())) else { return false };
+    let target = canonical.to_string_lossy().to_string();
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mountinfo.lines().any(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        fields.len() > 4 && fields[4] == target && line.contains(" - fuse")
+    })
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> String {
+    let mut file = fs::File::open(path).unwrap_or_else(|error| panic!("open {}: {error}", path.display()));
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer).unwrap_or_else(|error| panic!("read {}: {error}", path.display()));
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    hex(&hasher.finalize())
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Deterministic incompressible bytes.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for chunk in out.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let bytes = state.to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+    out
+}
+
+/// Writes a file in one go through the mount and closes it.
+pub fn write_file(path: &Path, bytes: &[u8]) {
+    let mut file = fs::File::create(path).unwrap_or_else(|error| panic!("create {}: {error}", path.display()));
+    file.write_all(bytes).unwrap_or_else(|error| panic!("write {}: {error}", path.display()));
+}
+
+/// The errno of an I/O error, panicking if it has none.
+pub fn errno(error: &io::Error) -> i32 {
+    error.raw_os_error().unwrap_or_else(|| panic!("error without errno: {error}"))
+}
+
+/// Asserts that `result` failed with `expected`, naming the operation.
+#[track_caller]
+pub fn assert_errno<T: std::fmt::Debug>(result: io::Result<T>, expected: i32, what: &str) {
+    match result {
+        Ok(value) => panic!("{what}: expected errno {expected}, but it succeeded with {value:?}"),
+        Err(error) => assert_eq!(errno(&error), expected, "{what}: got {error}"),
+    }
+}
+
+/// Compares two byte strings, reporting lengths and the first differing offset.
+#[track_caller]
+pub fn assert_same_bytes(actual: &[u8], expected: &[u8], what: &str) {
+    if actual == expected {
+        return;
+    }
+    let first = actual.iter().zip(expected).position(|(a, b)| a != b).unwrap_or(actual.len().min(expected.len()));
+    panic!("{what}: {} bytes read, {} expected, first difference at offset {first}", actual.len(), expected.len());
+}
+
+/// Total bytes of every file under `dir`.
+pub fn tree_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let metadata = entry.metadata().unwrap();
+        total += if metadata.is_dir() { tree_bytes(&entry.path()) } else { metadata.len() };
+    }
+    total
+}
+
+/// Path of the bundled mongodump-style generator.
+pub fn mongodump_sim() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mongodump-sim")
+}
