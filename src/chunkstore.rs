@@ -263,6 +263,14 @@ impl ChunkStore {
         Ok(writer.take_finished())
     }
 
+    /// Closes the pack being written; returns its number if there was one.
+    pub fn finish_pack(&self) -> Result<Option<u64>> {
+        let mut writer = self.shared.writer.lock().expect("pack writer lock poisoned");
+        let finished = writer.finish();
+        self.note_failure(&writer);
+        finished
+    }
+
     /// The reason writes are refused, once a pack write has failed for good.
     pub fn degraded(&self) -> Option<String> {
         if !self.shared.degraded.load(Ordering::Relaxed) {

@@ -26,6 +26,81 @@ pub enum Command {
     Mount(MountArgs),
     /// Show what a store holds: files, bytes, dedup and compression.
     Stats(StatsArgs),
+    /// Verify a store's structure, and with --read-data every chunk's authenticity.
+    Check(CheckArgs),
+    /// Repair a store: rebuild its index from the packs.
+    Repair(RepairArgs),
+    /// Manage the passphrases (key slots) that unlock a store.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Folder of the store (not mounted).
+    pub store: PathBuf,
+    /// Also decrypt and authenticate every chunk.
+    #[arg(long)]
+    pub read_data: bool,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// Folder of the store (not mounted).
+    pub store: PathBuf,
+    /// Move the index aside and rebuild it from the packs alone.
+    #[arg(long, required = true)]
+    pub rebuild_index: bool,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add a passphrase; the new one is read from --new-passphrase-file,
+    /// WORMVAULT_NEW_PASSPHRASE or a prompt.
+    Add(KeyChangeArgs),
+    /// List the key slots.
+    List(KeyListArgs),
+    /// Remove a key slot by id (never the last one).
+    Remove(KeyRemoveArgs),
+    /// Replace the passphrase that unlocks: adds the new slot, removes the old one.
+    Passwd(KeyChangeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyChangeArgs {
+    /// Folder of the store.
+    pub store: PathBuf,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+    /// Read the new passphrase from FILE (mode 0600 or stricter).
+    #[arg(long, value_name = "FILE")]
+    pub new_passphrase_file: Option<PathBuf>,
+    /// Argon2id memory in MiB for the new slot.
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub kdf_memory_mib: u32,
+    /// Argon2id passes for the new slot.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub kdf_passes: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyListArgs {
+    /// Folder of the store.
+    pub store: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyRemoveArgs {
+    /// Folder of the store.
+    pub store: PathBuf,
+    /// Id of the slot to remove, as `wormvault key list` prints it.
+    pub slot: String,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,9 @@ fn main() -> ExitCode {
         Command::Init(args) => commands::init(args, env_passphrase),
         Command::Mount(args) => daemon::mount(args, env_passphrase),
         Command::Stats(args) => commands::stats(args, env_passphrase),
+        Command::Check(args) => commands::check(args, env_passphrase),
+        Command::Repair(args) => commands::repair(args, env_passphrase),
+        Command::Key(command) => commands::key(command, env_passphrase),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -50,7 +50,9 @@ pub fn init_store(root: &Path, passphrase: &[u8], options: &InitOptions) -> Resu
     let mut store_id = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut store_id);
     let slot = KeySlot::create(store_id, &master, passphrase, options.kdf)?;
-    write_file_durably(&paths.keys().join(slot.file_name()), &slot.encode())?;
+    let slot_path = paths.keys().join(slot.file_name());
+    write_file_durably(&slot_path, &slot.encode())?;
+    crate::store::immutable::seal_file(&slot_path);
     let settings = StoreSettings {
         retention_seconds: options.retention_seconds,
         chunker: options.chunker,
@@ -58,6 +60,7 @@ pub fn init_store(root: &Path, passphrase: &[u8], options: &InitOptions) -> Resu
     };
     let header = ConfigHeader { version: FORMAT_VERSION, store_id };
     write_file_durably(&paths.config(), &encode_config(&header, &settings, &keys))?;
+    crate::store::immutable::seal_file(&paths.config());
     log::info!("store created: retention_seconds={}", options.retention_seconds);
     Ok(())
 }
@@ -87,8 +90,75 @@ pub fn unlock_store(root: &Path, passphrase: &[u8]) -> Result<Unlocked> {
         if let Some(master) = slot.unlock(passphrase)? {
             let keys = Keys::derive(&master);
             let settings = decode_settings(&config_path, &bytes, &keys)?;
-            return Ok(Unlocked { paths, keys, store_id: header.store_id, settings });
+            return Ok(Unlocked { paths, master: Some(master), slot_path: path, keys, store_id: header.store_id, settings });
         }
     }
     Err(Error::WrongPassphrase { store: root.to_path_buf() })
+}
+
+/// One key slot as `key list` shows it.
+#[derive(Debug, Clone)]
+pub struct SlotInfo {
+    pub slot_id: String,
+    pub memory_kib: u32,
+    pub passes: u32,
+    pub path: std::path::PathBuf,
+}
+
+/// Lists the key slots of a store.
+pub fn list_keys(root: &Path) -> Result<Vec<SlotInfo>> {
+    let paths = StorePaths::new(root);
+    Ok(read_slots(&paths.keys())?
+        .into_iter()
+        .map(|(path, slot)| SlotInfo {
+            slot_id: crate::store::keyslot::hex(&slot.slot_id),
+            memory_kib: slot.params.memory_kib,
+            passes: slot.params.passes,
+            path,
+        })
+        .collect())
+}
+
+/// Adds a key slot wrapping the unlocked master key under `passphrase`; data is not
+/// re-encrypted. Returns the new slot's id.
+pub fn add_key(unlocked: &Unlocked, passphrase: &[u8], kdf: KdfParams) -> Result<String> {
+    let master = unlocked.master.as_ref().ok_or(Error::Invalid {
+        what: "unlocked store",
+        detail: "the master key was already dropped".into(),
+    })?;
+    let slot = KeySlot::create(unlocked.store_id, master, passphrase, kdf)?;
+    let path = unlocked.paths.keys().join(slot.file_name());
+    write_file_durably(&path, &slot.encode())?;
+    crate::store::immutable::seal_file(&path);
+    log::info!("key slot added: slot={}", crate::store::keyslot::hex(&slot.slot_id));
+    Ok(crate::store::keyslot::hex(&slot.slot_id))
+}
+
+/// Removes key slot `slot_id`, refusing to remove the last one. Whoever copied the
+/// slot file before keeps access with its passphrase: removal cannot revoke a copy.
+pub fn remove_key(unlocked: &Unlocked, slot_id: &str) -> Result<()> {
+    let slots = list_keys(&unlocked.paths.root)?;
+    let Some(target) = slots.iter().find(|slot| slot.slot_id == slot_id) else {
+        return Err(Error::Invalid {
+            what: "key slot",
+            detail: format!("no slot {slot_id} in {}; `wormvault key list` shows the slots", unlocked.paths.root.display()),
+        });
+    };
+    if slots.len() == 1 {
+        return Err(Error::Invalid {
+            what: "key slot",
+            detail: format!("slot {slot_id} is the last key of the store and cannot be removed; add another first"),
+        });
+    }
+    crate::store::immutable::set_immutable(&target.path, false)
+        .map_err(|source| Error::io("failed to clear the immutable attribute of", &target.path, source))?;
+    std::fs::remove_file(&target.path).map_err(|source| Error::io("failed to remove", &target.path, source))?;
+    crate::store::sync_dir(&unlocked.paths.keys())?;
+    log::info!("key slot removed: slot={slot_id}");
+    Ok(())
+}
+
+/// The id of the slot file at `path` (its file stem).
+pub fn slot_id_of(path: &Path) -> String {
+    path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default()
 }

@@ -5,6 +5,8 @@
 
 pub mod config;
 pub mod format;
+pub mod hoststate;
+pub mod immutable;
 pub mod keyslot;
 pub mod lock;
 pub mod pack;

@@ -136,6 +136,17 @@ impl PackWriter {
         Some(read_sealed(file, location))
     }
 
+    /// Closes the current pack durably, if one is open; returns its number.
+    pub fn finish(&mut self) -> Result<Option<u64>> {
+        if self.file.is_none() {
+            return Ok(None);
+        }
+        let pack_no = self.pack_no;
+        self.finish_current()?;
+        self.finished.retain(|number| *number != pack_no);
+        Ok(Some(pack_no))
+    }
+
     fn current_path(&self) -> PathBuf {
         self.dir.join(pack_file_name(self.pack_no))
     }

@@ -8,6 +8,7 @@
 
 mod ops;
 mod recovery;
+pub mod check;
 pub mod stats;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +24,9 @@ use crate::index::{Dirent, DirentKey, Index, IndexMarker};
 use crate::retention::{Refusal, StoreClock};
 use crate::staging::{Pipeline, StagedFile};
 use crate::store::config::StoreSettings;
+use crate::store::format::pack_file_name;
+use crate::store::hoststate::HostState;
+use crate::store::immutable;
 use crate::store::lock::StoreLock;
 use crate::store::pack::{PackReader, PackWriter};
 use crate::store::StorePaths;
@@ -58,6 +62,8 @@ pub struct MountSettings {
     /// A commit runs once this long has passed since the first uncommitted change.
     pub commit_interval: Duration,
     pub worker_threads: usize,
+    /// Folder of the host state file; `None` means the default.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for MountSettings {
@@ -66,6 +72,7 @@ impl Default for MountSettings {
             reserve_bytes: 256 * 1024 * 1024,
             commit_interval: Duration::from_secs(5),
             worker_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            state_dir: None,
         }
     }
 }
@@ -73,6 +80,11 @@ impl Default for MountSettings {
 /// An unlocked store: what `init` and the key commands produce and `mount` consumes.
 pub struct Unlocked {
     pub paths: StorePaths,
+    /// Kept only by commands that wrap the key again (`key add`, `key passwd`);
+    /// `mount` drops it after deriving the subkeys.
+    pub master: Option<crate::crypto::MasterKey>,
+    /// The key slot that the passphrase opened.
+    pub slot_path: std::path::PathBuf,
     pub keys: Arc<Keys>,
     pub store_id: [u8; 16],
     pub settings: StoreSettings,
@@ -129,6 +141,9 @@ pub struct Vault {
     /// When the oldest uncommitted change was made.
     dirty_since: Option<Instant>,
     refusals: RefusalLog,
+    host_state: HostState,
+    /// Set after a host state write failed, so the warning is logged once.
+    host_state_failed: bool,
     _lock: StoreLock,
 }
 
@@ -136,11 +151,19 @@ impl Vault {
     /// Opens an unlocked store for mounting: takes the lock, rolls the index forward
     /// from the packs, and seals files that a crash left being written.
     pub fn open_store(unlocked: Unlocked, mount: MountSettings, purpose: &str) -> Result<Vault> {
-        let Unlocked { paths, keys, store_id, settings } = unlocked;
+        let Unlocked { paths, keys, store_id, settings, master, .. } = unlocked;
+        drop(master);
         let lock = StoreLock::acquire(&paths.root, &paths.lock(), purpose)?;
         let index = Arc::new(Index::open(&paths.index(), keys.clone())?);
         let marker = recovery::roll_forward(&paths, &index, &keys, store_id)?;
-        let last_pack = crate::store::pack::list_packs(&paths.packs())?.last().copied();
+        let host_state = HostState::new(mount.state_dir.as_deref(), &store_id);
+        check_rollback(&host_state, &keys, marker.seq)?;
+        let packs = crate::store::pack::list_packs(&paths.packs())?;
+        // Every existing pack is finished: each mount appends to a new one.
+        for pack_no in &packs {
+            immutable::seal_file(&paths.packs().join(pack_file_name(*pack_no)));
+        }
+        let last_pack = packs.last().copied();
         let writer = PackWriter::new(&paths.packs(), store_id, last_pack.map_or(0, |number| number + 1));
         let reader = PackReader::new(&paths.packs());
         let chunks = ChunkStore::start(keys.clone(), store_id, index.clone(), writer, reader, mount.worker_threads);
@@ -162,6 +185,8 @@ impl Vault {
             clock,
             dirty_since: None,
             refusals: RefusalLog::default(),
+            host_state,
+            host_state_failed: false,
             _lock: lock,
         };
         vault.ensure_root()?;
@@ -311,6 +336,9 @@ impl Vault {
         };
         let (pack_no, offset) = self.chunks.append_commit(record.seq, &codec::encode(&record))?;
         let finished = self.chunks.sync()?;
+        for pack_no in &finished {
+            immutable::seal_file(&self.paths.packs().join(pack_file_name(*pack_no)));
+        }
         let applied = self.chunks.uncommitted();
         let marker = IndexMarker { pack_no, offset, seq: record.seq, clock: record.clock, next_ino: record.next_ino };
         self.index.apply(&applied, &record, marker)?;
@@ -319,6 +347,12 @@ impl Vault {
         self.marker = marker;
         self.overlay = Overlay::default();
         self.dirty_since = None;
+        if let Err(error) = self.host_state.write(&self.keys, record.seq) {
+            if !self.host_state_failed {
+                log::warn!("host state file not written, rollback of this store will go unnoticed: error={error}");
+                self.host_state_failed = true;
+            }
+        }
         log::debug!(
             "commit done: seq={} ops={} chunks={} pack={pack_no:016x} finished_packs={}",
             record.seq,
@@ -388,7 +422,11 @@ impl Vault {
             }
         }
         self.handles.clear();
-        self.commit()
+        self.commit()?;
+        if let Some(pack_no) = self.chunks.finish_pack()? {
+            immutable::seal_file(&self.paths.packs().join(pack_file_name(pack_no)));
+        }
+        Ok(())
     }
 
     /// Logs a refusal (aggregating repeats) and returns it as an error.
@@ -413,6 +451,22 @@ impl Vault {
     pub fn retention_seconds(&self) -> i64 {
         self.settings.retention_seconds as i64
     }
+}
+
+/// Refuses a store older than the host state file says it should be.
+fn check_rollback(host_state: &HostState, keys: &Keys, seq: u64) -> Result<()> {
+    if let Some(recorded) = host_state.read(keys)? {
+        if recorded > seq {
+            return Err(Error::Damaged {
+                path: host_state.path().to_path_buf(),
+                detail: format!(
+                    "rollback detected: this host saw commit {recorded}, the store holds only up to {seq}; \
+                     put back the newest copy of the store, or delete this file to accept the older state"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Refusal logging: each kind of refusal is logged at info level the first few times

@@ -1,0 +1,195 @@
+//! `wormvault check`: verifies that every pack is whole, that every file's chunks are
+//! indexed where a frame of that id and length sits, and with `read_data` that every
+//! chunk decrypts and authenticates. Reports name the file paths affected.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use crate::chunkstore::open_chunk;
+use crate::crypto::ChunkId;
+use crate::error::{Error, Result};
+use crate::store::format::{FrameHeader, KIND_CHUNK};
+use crate::store::pack::{list_packs, scan_pack, Location, PackReader, ScanEnd};
+use crate::tree::{NodeKind, ROOT_INO};
+use crate::unlock::unlock_store;
+
+use super::{MountSettings, Vault};
+
+/// What `check` found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// One line per problem, naming what is damaged.
+    pub problems: Vec<String>,
+    /// Notes that are not damage (an index rebuilt or rolled forward).
+    pub notes: Vec<String>,
+    pub files: u64,
+    pub chunks_checked: u64,
+    pub packs: u64,
+}
+
+impl CheckReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks the store at `root` (it must not be mounted). `progress` is called with
+/// (done, total) while chunks are read.
+pub fn check_store(root: &Path, passphrase: &[u8], read_data: bool, progress: &mut dyn FnMut(u64, u64)) -> Result<CheckReport> {
+    let unlocked = unlock_store(root, passphrase)?;
+    let mut report = CheckReport::default();
+    if !unlocked.paths.index().exists() {
+        report.notes.push("index was missing and has been rebuilt from the packs".into());
+    }
+    let store_id = unlocked.store_id;
+    let vault = Vault::open_store(unlocked, MountSettings { worker_threads: 1, ..MountSettings::default() }, "check")?;
+    let packs_dir = vault.paths.packs();
+
+    // 1. Every pack is a sequence of whole frames.
+    let packs = list_packs(&packs_dir)?;
+    let mut frames: HashMap<(u64, u64), FrameHeader> = HashMap::new();
+    for pack_no in &packs {
+        report.packs += 1;
+        let end = scan_pack(&packs_dir, store_id, *pack_no, 0, |frame| {
+            frames.insert((frame.location.pack_no, frame.location.offset), frame.header);
+            Ok(())
+        });
+        match end {
+            Ok(ScanEnd::Clean { .. }) => {}
+            Ok(ScanEnd::Torn { offset, detail }) => {
+                report.problems.push(format!("pack {pack_no:016x} is damaged at offset {offset}: {detail}"))
+            }
+            Err(error) => report.problems.push(format!("pack {pack_no:016x}: {error}")),
+        }
+    }
+    if let Some(window) = packs.windows(2).find(|pair| pair[1] != pair[0] + 1) {
+        report.problems.push(format!("packs {:016x} to {:016x} are missing", window[0] + 1, window[1] - 1));
+    }
+
+    // 2. Paths of files, for naming what is damaged.
+    let paths = file_paths(&vault)?;
+
+    // 3. Every chunk a file uses is indexed at a frame with its id and length.
+    let mut users: HashMap<ChunkId, Vec<u64>> = HashMap::new();
+    for manifest in vault.index.all_manifests() {
+        let (ino, extents) = manifest?;
+        for extent in extents {
+            if let Some(id) = extent.chunk {
+                users.entry(id).or_default().push(ino);
+            }
+        }
+    }
+    for inode in vault.index.all_inodes() {
+        let inode = inode?;
+        if inode.kind == NodeKind::File {
+            report.files += 1;
+            if inode.incomplete() {
+                report.notes.push(format!("file {} is incomplete (sealed after a failed write or a crash)", path_of(&paths, inode.ino)));
+            }
+        }
+    }
+    let mut locations: Vec<(ChunkId, Location)> = Vec::new();
+    let mut damaged_files: HashSet<u64> = HashSet::new();
+    for (id, inos) in &users {
+        let problem = match vault.index.chunk_location(id)? {
+            None => Some(format!("chunk {id} is not in the index")),
+            Some(location) => match frames.get(&(location.pack_no, location.offset)) {
+                None if !packs.contains(&location.pack_no) => Some(format!("chunk {id}: pack {:016x} is missing", location.pack_no)),
+                None => Some(format!("chunk {id}: no frame at pack {:016x} offset {}", location.pack_no, location.offset)),
+                Some(header) if header.kind != KIND_CHUNK || header.id != id.0 || header.sealed_len != location.sealed_len => {
+                    Some(format!("chunk {id}: the frame at pack {:016x} offset {} is another object", location.pack_no, location.offset))
+                }
+                Some(_) => {
+                    locations.push((*id, location));
+                    None
+                }
+            },
+        };
+        if let Some(problem) = problem {
+            report.problems.push(problem);
+            damaged_files.extend(inos.iter().copied());
+        }
+    }
+
+    // 4. With read_data, every chunk decrypts and authenticates.
+    if read_data {
+        let reader = PackReader::new(&packs_dir);
+        let total = locations.len() as u64;
+        for (done, (id, location)) in locations.iter().enumerate() {
+            progress(done as u64, total);
+            let result = reader.read(*location).and_then(|sealed| open_chunk(&vault.keys, &store_id, id, *location, &sealed));
+            report.chunks_checked += 1;
+            if let Err(error) = result {
+                let detail = match error {
+                    Error::ChunkAuthenticationFailed { .. } => format!(
+                        "chunk {id} in pack {:016x} at offset {} failed authentication",
+                        location.pack_no, location.offset
+                    ),
+                    other => format!("chunk {id}: {other}"),
+                };
+                report.problems.push(detail);
+                damaged_files.extend(users[id].iter().copied());
+            }
+        }
+        progress(total, total);
+    }
+    let mut damaged: Vec<String> = damaged_files.iter().map(|ino| path_of(&paths, *ino)).collect();
+    damaged.sort();
+    for path in damaged {
+        report.problems.push(format!("damaged file: {path}"));
+    }
+    Ok(report)
+}
+
+/// Maps inode numbers to (parent, name) from every directory entry.
+fn file_paths(vault: &Vault) -> Result<HashMap<u64, (u64, Vec<u8>)>> {
+    let mut names = HashMap::new();
+    let mut stack = vec![ROOT_INO];
+    while let Some(dir) = stack.pop() {
+        let mut after = None;
+        loop {
+            let batch = vault.index.dirents_after(dir, after.as_ref(), 256)?;
+            let Some((last, _)) = batch.last() else { break };
+            after = Some(*last);
+            for (_, dirent) in batch {
+                if dirent.kind == NodeKind::Dir {
+                    stack.push(dirent.ino);
+                }
+                names.insert(dirent.ino, (dir, dirent.name));
+            }
+        }
+    }
+    Ok(names)
+}
+
+fn path_of(names: &HashMap<u64, (u64, Vec<u8>)>, ino: u64) -> String {
+    let mut parts = Vec::new();
+    let mut cursor = ino;
+    while let Some((parent, name)) = names.get(&cursor) {
+        parts.push(String::from_utf8_lossy(name).into_owned());
+        cursor = *parent;
+        if parts.len() > 4096 {
+            break;
+        }
+    }
+    if parts.is_empty() {
+        return format!("<inode {ino}, not linked>");
+    }
+    parts.reverse();
+    format!("/{}", parts.join("/"))
+}
+
+/// Moves the index aside and rebuilds it from the packs alone.
+pub fn rebuild_index(root: &Path, passphrase: &[u8]) -> Result<std::path::PathBuf> {
+    let unlocked = unlock_store(root, passphrase)?;
+    let index = unlocked.paths.index();
+    let lock = crate::store::lock::StoreLock::acquire(root, &unlocked.paths.lock(), "repair")?;
+    let aside = root.join(format!("index.old-{}", crate::retention::wall_clock_seconds()));
+    if index.exists() {
+        std::fs::rename(&index, &aside).map_err(|source| Error::io("failed to move the index aside to", &aside, source))?;
+    }
+    drop(lock);
+    let vault = Vault::open_store(unlocked, MountSettings { worker_threads: 1, ..MountSettings::default() }, "repair")?;
+    drop(vault);
+    Ok(aside)
+}
