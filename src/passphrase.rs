@@ -14,8 +14,23 @@ pub const PASSPHRASE_ENV: &str = "WORMVAULT_PASSPHRASE";
 pub const CREDENTIAL_NAME: &str = "wormvault.passphrase";
 
 /// Takes the passphrase out of the environment, once, before any thread starts.
+///
+/// `remove_var` alone only unlinks the entry: /proc/PID/environ still shows the
+/// process's original environment block. So the value is overwritten in place first.
 pub fn take_from_env() -> Option<Zeroizing<String>> {
     let value = std::env::var(PASSPHRASE_ENV).ok().map(Zeroizing::new);
+    let name = std::ffi::CString::new(PASSPHRASE_ENV).expect("constant has no NUL byte");
+    // SAFETY: no other thread exists yet; getenv returns a pointer to the NUL-terminated
+    // value inside the environment block, which this process owns and may overwrite.
+    unsafe {
+        let pointer = libc::getenv(name.as_ptr());
+        if !pointer.is_null() {
+            let len = libc::strlen(pointer);
+            for offset in 0..len {
+                std::ptr::write_volatile(pointer.add(offset), b'x' as libc::c_char);
+            }
+        }
+    }
     std::env::remove_var(PASSPHRASE_ENV);
     value
 }

@@ -1,6 +1,11 @@
 //! The one mapping from vault and store errors to errnos. EIO arms log, because EIO is
 //! where data was lost or failed authentication and the caller sees only the number.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::crypto::ChunkId;
 use crate::error::Error;
 use crate::vault::FsError;
 
@@ -26,11 +31,15 @@ fn store_errno(op: &str, ino: u64, error: &Error) -> i32 {
             }
         },
         Error::ChunkAuthenticationFailed { chunk, pack, offset } => {
-            log::error!("chunk failed authentication: op={op} ino={ino} chunk={chunk} pack={pack:016x} offset={offset}");
+            if first_report(chunk) {
+                log::error!("chunk failed authentication: op={op} ino={ino} chunk={chunk} pack={pack:016x} offset={offset}");
+            }
             libc::EIO
         }
         Error::ChunkMissing { chunk } => {
-            log::error!("chunk missing from every pack: op={op} ino={ino} chunk={chunk}");
+            if first_report(chunk) {
+                log::error!("chunk missing from every pack: op={op} ino={ino} chunk={chunk}");
+            }
             libc::EIO
         }
         Error::PackTruncated { pack, offset } => {
@@ -61,10 +70,33 @@ fn store_errno(op: &str, ino: u64, error: &Error) -> i32 {
     }
 }
 
+/// How long repeated failures of one chunk are counted instead of logged.
+const REPEAT_WINDOW: Duration = Duration::from_secs(600);
+
+/// Whether a failure of `chunk` should be logged: the kernel retries a failed page
+/// read and readahead asks again, so one `read()` reaches the daemon several times.
+/// Repeats within [`REPEAT_WINDOW`] are counted and reported with the next log line.
+fn first_report(chunk: &ChunkId) -> bool {
+    static SEEN: Mutex<Option<HashMap<ChunkId, (Instant, u64)>>> = Mutex::new(None);
+    let mut seen = SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let seen = seen.get_or_insert_with(HashMap::new);
+    let now = Instant::now();
+    seen.retain(|_, (at, _)| now.duration_since(*at) < REPEAT_WINDOW);
+    match seen.get_mut(chunk) {
+        Some((_, repeats)) => {
+            *repeats += 1;
+            false
+        }
+        None => {
+            seen.insert(*chunk, (now, 0));
+            true
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::ChunkId;
     use crate::retention::Refusal;
 
     #[test]

@@ -57,12 +57,18 @@ impl TestStore {
     pub fn mount_with(&self, options: &[&str]) -> Mount {
         let mountpoint = self.dir.path().join("mnt");
         fs::create_dir_all(&mountpoint).unwrap();
-        Mount::start(&self.root, &mountpoint, &self.passphrase_file, options)
+        Mount::start(&self.root, &mountpoint, &self.passphrase_file, options, &self.state_dir())
+    }
+
+    /// Folder of the host state file: inside the test's folder, not /var/lib.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
     }
 
     /// Runs a wormvault subcommand on this store with the passphrase file.
     pub fn command(&self, args: &[&str]) -> std::process::Output {
         Command::new(binary())
+            .env("WORMVAULT_STATE_DIR", self.state_dir())
             .args(args)
             .arg(&self.root)
             .arg("--passphrase-file")
@@ -80,12 +86,13 @@ pub struct Mount {
 }
 
 impl Mount {
-    fn start(store: &Path, mountpoint: &Path, passphrase_file: &Path, options: &[&str]) -> Mount {
+    fn start(store: &Path, mountpoint: &Path, passphrase_file: &Path, options: &[&str], state_dir: &Path) -> Mount {
         let log_path = mountpoint.with_extension(format!("log.{}", std::process::id()));
         let log = fs::File::create(&log_path).unwrap();
         let mut command = Command::new(binary());
         command.arg("mount").arg(store).arg(mountpoint).arg("-f").arg("-v");
         command.arg("--passphrase-file").arg(passphrase_file);
+        command.env("WORMVAULT_STATE_DIR", state_dir);
         if !options.is_empty() {
             command.arg("-o").arg(options.join(","));
         }
@@ -265,4 +272,61 @@ pub fn tree_bytes(dir: &Path) -> u64 {
 /// Path of the bundled mongodump-style generator.
 pub fn mongodump_sim() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/mongodump-sim")
+}
+
+impl Mount {
+    /// Spawns a prepared `wormvault mount ... -f` command, sends its output to a log
+    /// file beside `mountpoint`, and waits until `mountpoint` is mounted.
+    pub fn spawn(mut command: Command, mountpoint: &Path) -> Mount {
+        let log_path = mountpoint.with_extension(format!("log.{}", std::process::id()));
+        let log = fs::File::create(&log_path).unwrap();
+        let child = command.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().expect("spawning mount");
+        let mut mount = Mount { child: Some(child), path: mountpoint.to_path_buf(), log_path };
+        mount.wait_until_mounted();
+        mount
+    }
+
+    /// Returns the process id of the daemon.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the daemon runs until unmount").id()
+    }
+}
+
+/// Clears the Linux immutable attribute that the daemon sets on finished packs, key
+/// slots and the config, so a test can damage a file on purpose. Does nothing on
+/// filesystems without the attribute.
+pub fn clear_immutable(path: &Path) {
+    use std::os::unix::io::AsRawFd;
+    const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+    const FS_IOC_SETFLAGS: libc::c_ulong = 0x4008_6602;
+    const FS_IMMUTABLE_FL: libc::c_long = 0x10;
+    let Ok(file) = fs::File::open(path) else { return };
+    let mut flags: libc::c_long = 0;
+    // SAFETY: the ioctls read and write one long on an open descriptor.
+    unsafe {
+        if libc::ioctl(file.as_raw_fd(), FS_IOC_GETFLAGS, &mut flags) == 0 && flags & FS_IMMUTABLE_FL != 0 {
+            flags &= !FS_IMMUTABLE_FL;
+            libc::ioctl(file.as_raw_fd(), FS_IOC_SETFLAGS, &flags);
+        }
+    }
+}
+
+/// Clears the immutable attribute of every file under `dir`.
+pub fn clear_immutable_tree(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            clear_immutable_tree(&path);
+        } else {
+            clear_immutable(&path);
+        }
+    }
+}
+
+impl Drop for TestStore {
+    /// Lets the temporary folder be removed: immutable files would stay behind.
+    fn drop(&mut self) {
+        clear_immutable_tree(&self.root);
+    }
 }
