@@ -140,11 +140,18 @@ impl Mount {
 
     /// Kills the daemon with SIGKILL, as a crash would, and detaches the dead mount.
     pub fn kill(mut self) -> String {
-        let mut child = self.child.take().unwrap();
-        let _ = child.kill();
-        let _ = child.wait();
+        self.kill_daemon();
         let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.path).status();
         self.log()
+    }
+
+    /// Kills the daemon with SIGKILL but leaves the dead mount in place, so writers
+    /// see ENOTCONN instead of writing into the folder below the mountpoint.
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
