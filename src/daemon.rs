@@ -75,7 +75,7 @@ fn parse_options(options: &[String]) -> anyhow::Result<ParsedOptions> {
             ("noexec", None) => parsed.fuse.push(MountOption::NoExec),
             ("noatime", None) => parsed.fuse.push(MountOption::NoAtime),
             ("default_permissions", None) => {}
-            ("reserve", Some(value)) => parsed.settings.reserve_bytes = parse_size(value)?,
+            ("reserve", Some(value)) => parsed.settings.reserve_bytes = Some(parse_size(value)?),
             ("commit_interval", Some(value)) => {
                 let seconds = parse_duration(value).map_err(anyhow::Error::msg).context("invalid commit_interval")?;
                 parsed.settings.commit_interval = Duration::from_secs(seconds);

@@ -15,9 +15,12 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::store::format::{
-    pack_file_name, FrameHeader, PackHeader, FRAME_HEADER_LEN, PACK_HEADER_LEN, PACK_TARGET_BYTES,
+    pack_file_name, FrameHeader, PackHeader, FRAME_HEADER_LEN, KIND_CHUNK, PACK_HEADER_LEN, PACK_TARGET_BYTES,
 };
 use crate::store::sync_dir;
+
+/// Space kept free for commit records and the index once chunk data fills the disk.
+pub const METADATA_RESERVE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Where a frame sits: pack number, offset of its header, and sealed length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -77,6 +80,9 @@ impl PackWriter {
         }
         if self.file.is_none() {
             self.create_pack()?;
+        }
+        if kind == KIND_CHUNK {
+            self.check_metadata_reserve()?;
         }
         let header = FrameHeader { sealed_len: sealed.len() as u32, kind, id: *id };
         let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + sealed.len());
@@ -145,6 +151,23 @@ impl PackWriter {
         self.finish_current()?;
         self.finished.retain(|number| *number != pack_no);
         Ok(Some(pack_no))
+    }
+
+    /// Refuses chunk data once the backing filesystem is down to
+    /// [`METADATA_RESERVE_BYTES`], so a commit record still fits after a full disk and
+    /// the files sealed before stay recorded.
+    fn check_metadata_reserve(&self) -> Result<()> {
+        let file = self.file.as_ref().expect("pack file is open");
+        // SAFETY: fstatvfs fills the zeroed struct for an open descriptor.
+        let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstatvfs(std::os::unix::io::AsRawFd::as_raw_fd(file), &mut stats) } != 0 {
+            return Ok(());
+        }
+        let available = stats.f_bavail as u64 * (stats.f_frsize as u64).max(1);
+        if available < METADATA_RESERVE_BYTES {
+            return Err(Error::io("failed to append to pack", self.current_path(), io::Error::from_raw_os_error(libc::ENOSPC)));
+        }
+        Ok(())
     }
 
     fn current_path(&self) -> PathBuf {
@@ -309,7 +332,6 @@ pub fn list_packs(dir: &Path) -> Result<Vec<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::format::KIND_CHUNK;
 
     #[test]
     fn append_then_scan_finds_frames() {

@@ -58,7 +58,8 @@ pub type FsResult<T> = std::result::Result<T, FsError>;
 pub struct MountSettings {
     /// Free space kept back on the backing filesystem: below it, creates and writable
     /// opens fail with ENOSPC at once, so data the kernel cached still has room.
-    pub reserve_bytes: u64,
+    /// `None` means [`DEFAULT_RESERVE_BYTES`] or a tenth of the filesystem, if smaller.
+    pub reserve_bytes: Option<u64>,
     /// A commit runs once this long has passed since the first uncommitted change.
     pub commit_interval: Duration,
     pub worker_threads: usize,
@@ -69,13 +70,18 @@ pub struct MountSettings {
 impl Default for MountSettings {
     fn default() -> Self {
         MountSettings {
-            reserve_bytes: 256 * 1024 * 1024,
+            reserve_bytes: None,
             commit_interval: Duration::from_secs(5),
             worker_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             state_dir: None,
         }
     }
 }
+
+/// Default space reserve. The kernel holds at most about 1% of the machine's dirty
+/// page limit for one FUSE mount (its per-device max_ratio), tens of MiB on a large
+/// machine, so 256 MiB leaves room for that and for commit records.
+pub const DEFAULT_RESERVE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// An unlocked store: what `init` and the key commands produce and `mount` consumes.
 pub struct Unlocked {

@@ -93,15 +93,16 @@ impl Vault {
             return Err(FsError::Errno(libc::EROFS));
         }
         let stats = backing_stats(&self.paths.root)?;
-        if stats.available_bytes < self.mount.reserve_bytes {
-            log::warn!(
-                "create refused, backing disk below the reserve: available={} reserve={}",
-                stats.available_bytes,
-                self.mount.reserve_bytes
-            );
+        let reserve = self.reserve_bytes(&stats);
+        if stats.available_bytes < reserve {
+            log::warn!("create refused, backing disk below the reserve: available={} reserve={reserve}", stats.available_bytes);
             return Err(FsError::Errno(libc::ENOSPC));
         }
         Ok(())
+    }
+
+    fn reserve_bytes(&self, stats: &BackingStats) -> u64 {
+        self.mount.reserve_bytes.unwrap_or_else(|| super::DEFAULT_RESERVE_BYTES.min(stats.blocks * stats.block_size / 10))
     }
 
     fn touch_dir(&mut self, ino: u64) -> FsResult<()> {
@@ -552,7 +553,7 @@ impl Vault {
 
     pub fn statfs(&self) -> FsResult<StatFs> {
         let stats = backing_stats(&self.paths.root)?;
-        let reserve_blocks = self.mount.reserve_bytes / stats.block_size;
+        let reserve_blocks = self.reserve_bytes(&stats) / stats.block_size;
         Ok(StatFs {
             blocks: stats.blocks,
             blocks_free: stats.blocks_free.saturating_sub(reserve_blocks),
