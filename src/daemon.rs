@@ -43,7 +43,11 @@ struct ParsedOptions {
     fuse: Vec<MountOption>,
     settings: MountSettings,
     passphrase_file: Option<PathBuf>,
+    /// Prometheus text file rewritten every [`METRICS_INTERVAL`].
+    metrics_file: Option<PathBuf>,
 }
+
+const METRICS_INTERVAL: Duration = Duration::from_secs(10);
 
 fn parse_size(text: &str) -> anyhow::Result<u64> {
     let (number, scale) = match text.chars().last() {
@@ -61,6 +65,7 @@ fn parse_options(options: &[String]) -> anyhow::Result<ParsedOptions> {
         fuse: vec![MountOption::DefaultPermissions, MountOption::Subtype("wormvault".into())],
         settings: MountSettings::default(),
         passphrase_file: None,
+        metrics_file: None,
     };
     for option in options.iter().flat_map(|group| group.split(',')).filter(|option| !option.is_empty()) {
         let (key, value) = match option.split_once('=') {
@@ -84,6 +89,8 @@ fn parse_options(options: &[String]) -> anyhow::Result<ParsedOptions> {
                 parsed.settings.worker_threads = value.parse().with_context(|| format!("invalid workers={value}"))?
             }
             ("passphrase_file", Some(value)) => parsed.passphrase_file = Some(PathBuf::from(value)),
+            ("metrics_file", Some(value)) => parsed.metrics_file = Some(PathBuf::from(value)),
+            ("state_dir", Some(value)) => parsed.settings.state_dir = Some(PathBuf::from(value)),
             ("nofail" | "_netdev" | "auto" | "noauto" | "rw" | "user" | "users" | "dev" | "suid" | "exec" | "atime", None) => {}
             (key, _) if key.starts_with("x-systemd.") || key.starts_with("x-") => {}
             ("ro", None) => bail!("mount option ro is not supported: a wormvault store is always mounted read-write"),
@@ -155,7 +162,7 @@ fn serve(
     }
     notify_systemd("READY=1");
     let stop = Arc::new(AtomicBool::new(false));
-    let committer = spawn_committer(vault.clone(), stop.clone());
+    let committer = spawn_committer(vault.clone(), stop.clone(), options.metrics_file.clone());
     spawn_signal_handler(mountpoint.to_path_buf())?;
     let run_result = session.run();
     notify_systemd("STOPPING=1");
@@ -170,18 +177,34 @@ fn serve(
 }
 
 /// Commits whenever the commit interval has passed since the oldest uncommitted change.
-fn spawn_committer(vault: Arc<Mutex<Vault>>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+/// Also rewrites the metrics file, when one is set.
+fn spawn_committer(vault: Arc<Mutex<Vault>>, stop: Arc<AtomicBool>, metrics_file: Option<PathBuf>) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("wormvault-commit".into())
         .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(250));
+            let mut metrics_written: Option<std::time::Instant> = None;
+            loop {
+                let stopping = stop.load(Ordering::Relaxed);
                 let mut vault = vault.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 if vault.commit_due() {
                     if let Err(error) = vault.commit() {
+                        vault.note_commit_failure();
                         log::warn!("periodic commit failed, retrying at the next interval: error={error}");
                     }
                 }
+                if let Some(path) = &metrics_file {
+                    if stopping || metrics_written.is_none_or(|at| at.elapsed() >= METRICS_INTERVAL) {
+                        if let Err(error) = wormvault::metrics::write_file(path, &vault.render_metrics()) {
+                            log::warn!("metrics file not written: path={} error={error}", path.display());
+                        }
+                        metrics_written = Some(std::time::Instant::now());
+                    }
+                }
+                drop(vault);
+                if stopping {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(250));
             }
         })
         .expect("spawning the commit thread")
@@ -278,10 +301,10 @@ fn fork_and_wait() -> anyhow::Result<std::fs::File> {
     Ok(unsafe { std::fs::File::from_raw_fd(fds[1]) })
 }
 
-/// A background daemon must not hold the caller's terminal: stdio goes to /dev/null.
-// NOTE: logs of a background daemon are discarded; run with -f (as the systemd unit
-// does) to keep them on stderr or in the journal.
+/// A background daemon must not hold the caller's terminal: stdio goes to /dev/null
+/// and logging to syslog.
 fn detach_stdio() {
+    crate::logging::use_syslog();
     // SAFETY: dup2 onto the standard descriptors of this process.
     unsafe {
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod error;
 pub mod fs;
 pub mod index;
+pub mod metrics;
 pub mod retention;
 pub mod staging;
 pub mod store;

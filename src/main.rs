@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod daemon;
+mod logging;
 mod passphrase;
 
 use std::process::ExitCode;
@@ -52,12 +53,11 @@ fn install_logger(cli: &Cli) {
             _ => "trace",
         }
     };
-    let mut builder = env_logger::Builder::new();
-    match std::env::var("RUST_LOG") {
-        Ok(spec) if cli.verbose == 0 && !cli.quiet => builder.parse_filters(&spec),
+    let filters = match std::env::var("RUST_LOG") {
+        Ok(spec) if cli.verbose == 0 && !cli.quiet => spec,
         // fuser logs a failed unmount of its own after every external unmount; that
         // line is noise, so its mount module is silenced.
-        _ => builder.parse_filters(&format!("wormvault={level},warn,fuser::mnt=off")),
+        _ => format!("wormvault={level},warn,fuser::mnt=off"),
     };
-    builder.format_timestamp_secs().init();
+    logging::install(&filters);
 }

@@ -19,6 +19,7 @@ pub fn errno(op: &str, ino: u64, error: FsError) -> i32 {
 }
 
 fn store_errno(op: &str, ino: u64, error: &Error) -> i32 {
+    crate::metrics::ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match error {
         Error::Io { source, .. } => match source.raw_os_error() {
             Some(code) => {

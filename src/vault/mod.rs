@@ -148,6 +148,7 @@ pub struct Vault {
     dirty_since: Option<Instant>,
     refusals: RefusalLog,
     host_state: HostState,
+    metrics: crate::metrics::Metrics,
     /// Set after a host state write failed, so the warning is logged once.
     host_state_failed: bool,
     _lock: StoreLock,
@@ -192,6 +193,7 @@ impl Vault {
             dirty_since: None,
             refusals: RefusalLog::default(),
             host_state,
+            metrics: crate::metrics::Metrics::default(),
             host_state_failed: false,
             _lock: lock,
         };
@@ -353,6 +355,7 @@ impl Vault {
         self.marker = marker;
         self.overlay = Overlay::default();
         self.dirty_since = None;
+        self.metrics.commits += 1;
         if let Err(error) = self.host_state.write(&self.keys, record.seq) {
             if !self.host_state_failed {
                 log::warn!("host state file not written, rollback of this store will go unnoticed: error={error}");
@@ -438,7 +441,26 @@ impl Vault {
     /// Logs a refusal (aggregating repeats) and returns it as an error.
     fn refuse(&mut self, op: &'static str, ino: u64, refusal: Refusal) -> FsError {
         self.refusals.record(op, ino, refusal);
+        *self.metrics.refusals.entry(refusal.as_str()).or_default() += 1;
         FsError::Refused { op, ino, refusal }
+    }
+
+    /// Renders the monitoring counters in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = self.chunks.counters();
+        let figures = crate::metrics::ChunkFigures {
+            chunks_new: counters.chunks_new.load(Relaxed),
+            chunks_deduplicated: counters.chunks_deduplicated.load(Relaxed),
+            plain_bytes_new: counters.plain_bytes_new.load(Relaxed),
+            sealed_bytes_new: counters.sealed_bytes_new.load(Relaxed),
+        };
+        crate::metrics::render(&self.metrics, figures)
+    }
+
+    /// Counts a failed periodic commit for the metrics.
+    pub fn note_commit_failure(&mut self) {
+        self.metrics.commit_failures += 1;
     }
 
     /// Statistics for logs and `stats`.

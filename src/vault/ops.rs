@@ -348,6 +348,7 @@ impl Vault {
         }
         write.file.write(&pipeline, offset, data)?;
         write.written_ns = Some(now_ns());
+        self.metrics.bytes_written += data.len() as u64;
         self.touch();
         Ok(data.len() as u32)
     }
@@ -412,7 +413,9 @@ impl Vault {
             inode.ctime_ns = written;
         }
         self.seal_inode(&mut inode, incomplete);
+        self.metrics.files_sealed += 1;
         if incomplete {
+            self.metrics.files_incomplete += 1;
             log::warn!("file sealed incomplete: ino={ino} stored_bytes={}", inode.size);
         } else {
             log::debug!("file sealed: ino={ino} bytes={} extents={}", inode.size, manifest.extents.len());

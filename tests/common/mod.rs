@@ -145,6 +145,15 @@ impl Mount {
         self.log()
     }
 
+    /// Waits for the daemon to exit on its own (after a signal), returning its status.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let status = wait_with_timeout_opt(self.child.as_mut()?, timeout);
+        if status.is_some() {
+            self.child = None;
+        }
+        status
+    }
+
     /// Kills the daemon with SIGKILL but leaves the dead mount in place, so writers
     /// see ENOTCONN instead of writing into the folder below the mountpoint.
     pub fn kill_daemon(&mut self) {
