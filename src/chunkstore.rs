@@ -243,9 +243,9 @@ impl ChunkStore {
         }
     }
 
-    /// Seals and appends a commit record; returns the offset just after it.
-    pub fn append_commit(&self, seq: u64, record: &[u8]) -> Result<(u64, u64)> {
-        let id = commit_id(seq);
+    /// Seals and appends a commit record; returns the pack and the offset just after it.
+    pub fn append_commit(&self, seq: u64, snapshot: bool, record: &[u8]) -> Result<(u64, u64)> {
+        let id = commit_id(seq, snapshot);
         let sealed = crypto::seal(&self.shared.keys.data, &frame_aad(KIND_COMMIT, &id, &self.shared.store_id), record);
         let mut writer = self.shared.writer.lock().expect("pack writer lock poisoned");
         let result = writer.append(KIND_COMMIT, &id, &sealed);
@@ -261,6 +261,11 @@ impl ChunkStore {
         self.note_failure(&writer);
         result?;
         Ok(writer.take_finished())
+    }
+
+    /// The pack being appended to and its next offset.
+    pub fn position(&self) -> (u64, u64) {
+        self.shared.writer.lock().expect("pack writer lock poisoned").position()
     }
 
     /// Closes the pack being written; returns its number if there was one.

@@ -30,6 +30,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Repair a store: rebuild its index from the packs.
     Repair(RepairArgs),
+    /// Delete packs that no file uses any more (files deleted after their retention).
+    Gc(GcArgs),
     /// Manage the passphrases (key slots) that unlock a store.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -42,6 +44,14 @@ pub struct CheckArgs {
     /// Also decrypt and authenticate every chunk.
     #[arg(long)]
     pub read_data: bool,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Folder of the store (not mounted).
+    pub store: PathBuf,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
 }

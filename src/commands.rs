@@ -7,7 +7,7 @@ use wormvault::crypto::KdfParams;
 use wormvault::retention::parse_duration;
 use wormvault::unlock::{init_store, InitOptions, DEFAULT_CHUNKER};
 
-use crate::cli::{CheckArgs, InitArgs, KeyChangeArgs, KeyCommand, RepairArgs, StatsArgs};
+use crate::cli::{CheckArgs, GcArgs, InitArgs, KeyChangeArgs, KeyCommand, RepairArgs, StatsArgs};
 use crate::passphrase;
 
 pub fn init(args: InitArgs, env_passphrase: Option<Zeroizing<String>>) -> anyhow::Result<()> {
@@ -55,6 +55,16 @@ pub fn repair(args: RepairArgs, env_passphrase: Option<Zeroizing<String>>) -> an
     let secret = passphrase::obtain(args.passphrase.passphrase_file.as_deref(), env_passphrase, false)?;
     let aside = wormvault::vault::check::rebuild_index(&args.store, &secret)?;
     println!("index rebuilt from the packs; the old index was moved to {}", aside.display());
+    Ok(())
+}
+
+pub fn gc(args: GcArgs, env_passphrase: Option<Zeroizing<String>>) -> anyhow::Result<()> {
+    let secret = passphrase::obtain(args.passphrase.passphrase_file.as_deref(), env_passphrase, false)?;
+    let report = wormvault::vault::gc::collect_garbage(&args.store, &secret)?;
+    println!(
+        "gc done: {} packs deleted, {} bytes reclaimed, {} packs kept because files still use them",
+        report.packs_deleted, report.bytes_reclaimed, report.packs_kept
+    );
     Ok(())
 }
 

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => commands::stats(args, env_passphrase),
         Command::Check(args) => commands::check(args, env_passphrase),
         Command::Repair(args) => commands::repair(args, env_passphrase),
+        Command::Gc(args) => commands::gc(args, env_passphrase),
         Command::Key(command) => commands::key(command, env_passphrase),
     };
     match result {

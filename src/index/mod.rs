@@ -220,6 +220,32 @@ impl Index {
         Ok(())
     }
 
+    /// Removes every namespace entry (inodes, entries, manifests), keeping chunk
+    /// locations, before a snapshot record is applied.
+    pub fn clear_namespace(&self) -> Result<()> {
+        self.inodes.clear().map_err(sled_error(TREE_INODES))?;
+        self.dirents.clear().map_err(sled_error(TREE_DIRENTS))?;
+        self.manifests.clear().map_err(sled_error(TREE_MANIFESTS))?;
+        self.writing.clear().map_err(sled_error(TREE_WRITING))?;
+        Ok(())
+    }
+
+    /// Removes the locations of chunks that garbage collection deleted.
+    pub fn remove_chunks(&self, ids: &[ChunkId]) -> Result<()> {
+        for id in ids {
+            self.chunks.remove(id.0).map_err(sled_error(TREE_CHUNKS))?;
+        }
+        Ok(())
+    }
+
+    /// Iterates over all directory entries as (parent-keyed index key, entry).
+    pub fn all_dirents(&self) -> impl Iterator<Item = Result<Dirent>> + '_ {
+        self.dirents.iter().map(move |item| {
+            let (key, sealed) = item.map_err(sled_error(TREE_DIRENTS))?;
+            self.open_value(TREE_DIRENTS, &key, &sealed)
+        })
+    }
+
     /// Makes every applied change durable in sled's own files.
     pub fn flush(&self) -> Result<()> {
         self.db.flush().map(|_| ()).map_err(sled_error("db"))

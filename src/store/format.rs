@@ -59,10 +59,13 @@ pub fn frame_aad(kind: u8, id: &[u8; 32], store_id: &[u8; 16]) -> Vec<u8> {
     aad
 }
 
-/// The object id of a commit record: its sequence number, little-endian, zero-padded.
-pub fn commit_id(seq: u64) -> [u8; 32] {
+/// The object id of a commit record: its sequence number, little-endian, then a byte
+/// that is 1 for a snapshot (a record holding the whole namespace), then zeros. The
+/// snapshot byte is in clear so a rebuild can find snapshots without decrypting.
+pub fn commit_id(seq: u64, snapshot: bool) -> [u8; 32] {
     let mut id = [0u8; 32];
     id[..8].copy_from_slice(&seq.to_le_bytes());
+    id[8] = u8::from(snapshot);
     id
 }
 

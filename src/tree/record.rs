@@ -26,5 +26,8 @@ pub struct CommitRecord {
     pub clock: i64,
     /// Next inode number to hand out after this commit.
     pub next_ino: u64,
+    /// A snapshot holds the whole namespace as puts: replay may start from it, so the
+    /// packs holding older records can be deleted by garbage collection.
+    pub snapshot: bool,
     pub ops: Vec<Op>,
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::chunkstore::open_chunk;
 use crate::crypto::ChunkId;
 use crate::error::{Error, Result};
-use crate::store::format::{FrameHeader, KIND_CHUNK};
+use crate::store::format::{FrameHeader, KIND_CHUNK, KIND_COMMIT};
 use crate::store::pack::{list_packs, scan_pack, Location, PackReader, ScanEnd};
 use crate::tree::{NodeKind, ROOT_INO};
 use crate::unlock::unlock_store;
@@ -62,9 +62,7 @@ pub fn check_store(root: &Path, passphrase: &[u8], read_data: bool, progress: &m
             Err(error) => report.problems.push(format!("pack {pack_no:016x}: {error}")),
         }
     }
-    if let Some(window) = packs.windows(2).find(|pair| pair[1] != pair[0] + 1) {
-        report.problems.push(format!("packs {:016x} to {:016x} are missing", window[0] + 1, window[1] - 1));
-    }
+    report.problems.extend(commit_sequence_gaps(&frames));
 
     // 2. Paths of files, for naming what is damaged.
     let paths = file_paths(&vault)?;
@@ -139,6 +137,36 @@ pub fn check_store(root: &Path, passphrase: &[u8], read_data: bool, progress: &m
         report.problems.push(format!("damaged file: {path}"));
     }
     Ok(report)
+}
+
+/// Finds jumps in the commit sequence after the newest snapshot: garbage collection
+/// deletes packs of older records only after a snapshot, so a jump after it means a
+/// pack holding commit records is missing.
+fn commit_sequence_gaps(frames: &HashMap<(u64, u64), FrameHeader>) -> Vec<String> {
+    let mut commits: Vec<(u64, u64, bool)> = frames
+        .iter()
+        .filter(|(_, header)| header.kind == KIND_COMMIT)
+        .map(|((pack_no, _), header)| {
+            (u64::from_le_bytes(header.id[..8].try_into().expect("8 bytes")), *pack_no, header.id[8] == 1)
+        })
+        .collect();
+    commits.sort_unstable();
+    let start = commits.iter().rposition(|(_, _, snapshot)| *snapshot).unwrap_or(0);
+    let mut problems = Vec::new();
+    for pair in commits[start..].windows(2) {
+        let ((previous, _, _), (next, pack_no, _)) = (pair[0], pair[1]);
+        if next > previous + 1 {
+            problems.push(format!(
+                "commit records {} to {} are missing before pack {pack_no:016x}: a pack was deleted",
+                previous + 1,
+                next - 1
+            ));
+        }
+    }
+    if start == 0 && commits.first().is_some_and(|(seq, _, snapshot)| *seq != 1 && !*snapshot) {
+        problems.push(format!("commit records before {} are missing: the first pack was deleted", commits[0].0));
+    }
+    problems
 }
 
 /// Maps inode numbers to (parent, name) from every directory entry.

@@ -9,6 +9,7 @@
 mod ops;
 mod recovery;
 pub mod check;
+pub mod gc;
 pub mod stats;
 
 use std::collections::{BTreeMap, HashMap};
@@ -340,9 +341,10 @@ impl Vault {
             seq: self.marker.seq + 1,
             clock: self.clock.now(),
             next_ino: self.marker.next_ino,
+            snapshot: false,
             ops: self.overlay_ops(),
         };
-        let (pack_no, offset) = self.chunks.append_commit(record.seq, &codec::encode(&record))?;
+        let (pack_no, offset) = self.chunks.append_commit(record.seq, false, &codec::encode(&record))?;
         let finished = self.chunks.sync()?;
         for pack_no in &finished {
             immutable::seal_file(&self.paths.packs().join(pack_file_name(*pack_no)));
@@ -443,6 +445,11 @@ impl Vault {
         self.refusals.record(op, ino, refusal);
         *self.metrics.refusals.entry(refusal.as_str()).or_default() += 1;
         FsError::Refused { op, ino, refusal }
+    }
+
+    /// The pack being appended to and its next offset.
+    pub(crate) fn chunks_position(&self) -> (u64, u64) {
+        self.chunks.position()
     }
 
     /// Renders the monitoring counters in the Prometheus text format.

@@ -25,6 +25,9 @@ pub fn roll_forward(paths: &StorePaths, index: &Index, keys: &Keys, store_id: [u
     let packs = list_packs(&paths.packs())?;
     let mut chunks: Vec<(ChunkId, Location)> = Vec::new();
     let mut applied = 0u64;
+    // (last applied seq, next seq found, pack) of a jump in the sequence not yet closed
+    // by a snapshot.
+    let mut gap: Option<(u64, u64, u64)> = None;
     for (position, &pack_no) in packs.iter().enumerate() {
         if pack_no < marker.pack_no {
             continue;
@@ -52,11 +55,18 @@ pub fn roll_forward(paths: &StorePaths, index: &Index, keys: &Keys, store_id: [u
                     if record.seq <= marker.seq {
                         return Ok(());
                     }
-                    if record.seq != marker.seq + 1 {
-                        return Err(Error::Damaged {
-                            path: paths.packs().join(pack_file_name(pack_no)),
-                            detail: format!("commit sequence jumps from {} to {}", marker.seq, record.seq),
-                        });
+                    if record.snapshot {
+                        // A snapshot is the whole namespace: what older records left
+                        // in the index goes, and replay continues from it.
+                        index.clear_namespace()?;
+                        gap = None;
+                    } else if record.seq != marker.seq + 1 {
+                        // Garbage collection deletes packs of old records only after
+                        // writing a snapshot, so a gap must be followed by one.
+                        gap.get_or_insert((marker.seq, record.seq, pack_no));
+                        return Ok(());
+                    } else if gap.is_some() {
+                        return Ok(());
                     }
                     let next = IndexMarker {
                         pack_no,
@@ -89,6 +99,12 @@ pub fn roll_forward(paths: &StorePaths, index: &Index, keys: &Keys, store_id: [u
             file.sync_all().map_err(|source| Error::io("failed to fsync pack", &path, source))?;
         }
     }
+    if let Some((from, to, pack_no)) = gap {
+        return Err(Error::Damaged {
+            path: paths.packs().join(pack_file_name(pack_no)),
+            detail: format!("commit sequence jumps from {from} to {to} and no snapshot follows; packs are missing"),
+        });
+    }
     if applied > 0 {
         index.flush()?;
         log::info!("index rolled forward from packs: commits={applied} seq={}", marker.seq);
@@ -105,7 +121,7 @@ pub fn open_commit(keys: &Keys, store_id: [u8; 16], id: &[u8; 32], location: Loc
     let plain = crypto::open(&keys.data, &frame_aad(KIND_COMMIT, id, &store_id), sealed)
         .map_err(|_| damaged("failed authentication"))?;
     let record: CommitRecord = codec::decode(&plain).map_err(|detail| damaged(&detail))?;
-    if crate::store::format::commit_id(record.seq) != *id {
+    if crate::store::format::commit_id(record.seq, record.snapshot) != *id {
         return Err(damaged("sequence number does not match the frame id"));
     }
     Ok(record)
