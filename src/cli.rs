@@ -32,6 +32,10 @@ pub enum Command {
     Repair(RepairArgs),
     /// Delete packs that no file uses any more (files deleted after their retention).
     Gc(GcArgs),
+    /// Extend the retention of files on a mounted store (root only; never shortens).
+    Retain(RetainArgs),
+    /// Set or lift a legal hold on files of a mounted store (root only).
+    Hold(HoldArgs),
     /// Manage the passphrases (key slots) that unlock a store.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -46,6 +50,33 @@ pub struct CheckArgs {
     pub read_data: bool,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RetainArgs {
+    /// Files or folders inside a wormvault mount.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// New retain-until time: RFC 3339 UTC (2027-06-30T00:00:00Z) or a duration from
+    /// now (90d).
+    #[arg(long, value_name = "TIME")]
+    pub until: String,
+    /// Apply to every file under each folder.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    /// Files or folders inside a wormvault mount.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Lift the hold instead of setting it.
+    #[arg(long)]
+    pub release: bool,
+    /// Apply to every file under each folder.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use wormvault::crypto::KdfParams;
 use wormvault::retention::parse_duration;
 use wormvault::unlock::{init_store, InitOptions, DEFAULT_CHUNKER};
 
-use crate::cli::{CheckArgs, GcArgs, InitArgs, KeyChangeArgs, KeyCommand, RepairArgs, StatsArgs};
+use crate::cli::{CheckArgs, GcArgs, HoldArgs, InitArgs, KeyChangeArgs, KeyCommand, RepairArgs, RetainArgs, StatsArgs};
 use crate::passphrase;
 
 pub fn init(args: InitArgs, env_passphrase: Option<Zeroizing<String>>) -> anyhow::Result<()> {
@@ -143,4 +143,61 @@ impl Progress {
             eprintln!();
         }
     }
+}
+
+/// Sets a `trusted.*` attribute on every regular file named by `paths` (and under them
+/// with `recursive`); returns how many files were changed.
+fn set_on_files(paths: &[std::path::PathBuf], recursive: bool, name: &str, value: &[u8]) -> anyhow::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(name).expect("constant names have no NUL byte");
+    let mut changed = 0;
+    let mut pending: Vec<std::path::PathBuf> = paths.to_vec();
+    while let Some(path) = pending.pop() {
+        let metadata = std::fs::symlink_metadata(&path).with_context(|| format!("cannot stat {}", path.display()))?;
+        if metadata.is_dir() {
+            if !recursive {
+                anyhow::bail!("{} is a folder; add -R to apply to every file under it", path.display());
+            }
+            for entry in std::fs::read_dir(&path).with_context(|| format!("cannot list {}", path.display()))? {
+                pending.push(entry.with_context(|| format!("cannot list {}", path.display()))?.path());
+            }
+            continue;
+        }
+        if !metadata.is_file() {
+            continue;
+        }
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).context("path contains a NUL byte")?;
+        // SAFETY: valid C strings and a value buffer of the given length.
+        let rc = unsafe { libc::setxattr(c_path.as_ptr(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+        if rc != 0 {
+            let error = std::io::Error::last_os_error();
+            let hint = match error.raw_os_error() {
+                Some(libc::EPERM) => " (only root may change retention, and it can only be extended)",
+                Some(libc::EOPNOTSUPP) => " (is this path on a wormvault mount?)",
+                _ => "",
+            };
+            anyhow::bail!("cannot update {}: {error}{hint}", path.display());
+        }
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+pub fn retain(args: RetainArgs) -> anyhow::Result<()> {
+    let until = match wormvault::retention::parse_duration(&args.until) {
+        Ok(seconds) => wormvault::retention::wall_clock_seconds() + seconds as i64,
+        Err(_) => wormvault::retention::parse_time(&args.until).map_err(anyhow::Error::msg).context("invalid --until")?,
+    };
+    let value = wormvault::retention::format_time(until);
+    let changed = set_on_files(&args.paths, args.recursive, "trusted.wormvault.retain_until", value.as_bytes())?;
+    println!("retention of {changed} files extended to {value}");
+    Ok(())
+}
+
+pub fn hold(args: HoldArgs) -> anyhow::Result<()> {
+    let value: &[u8] = if args.release { b"0" } else { b"1" };
+    let changed = set_on_files(&args.paths, args.recursive, "trusted.wormvault.hold", value)?;
+    let action = if args.release { "lifted from" } else { "set on" };
+    println!("legal hold {action} {changed} files");
+    Ok(())
 }

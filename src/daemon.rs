@@ -28,7 +28,7 @@ use crate::passphrase;
 /// Rewrites the form `mount.fuse3` uses, `wormvault STORE MOUNTPOINT -o OPTIONS`, into
 /// `wormvault mount STORE MOUNTPOINT -o OPTIONS`.
 pub fn mount_helper_args(mut args: Vec<OsString>) -> Vec<OsString> {
-    const COMMANDS: [&str; 8] = ["init", "mount", "stats", "check", "repair", "gc", "key", "help"];
+    const COMMANDS: [&str; 10] = ["init", "mount", "stats", "check", "repair", "gc", "retain", "hold", "key", "help"];
     if let Some(first) = args.get(1) {
         let text = first.to_string_lossy();
         if !text.starts_with('-') && !COMMANDS.contains(&text.as_ref()) && args.len() >= 3 {

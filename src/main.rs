@@ -25,6 +25,8 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check(args, env_passphrase),
         Command::Repair(args) => commands::repair(args, env_passphrase),
         Command::Gc(args) => commands::gc(args, env_passphrase),
+        Command::Retain(args) => commands::retain(args),
+        Command::Hold(args) => commands::hold(args),
         Command::Key(command) => commands::key(command, env_passphrase),
     };
     match result {

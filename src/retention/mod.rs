@@ -21,8 +21,15 @@ pub struct StoreClock {
 impl StoreClock {
     /// Starts the clock at mount from the last stored value and the wall clock.
     pub fn resume(stored_seconds: i64) -> StoreClock {
-        let wall = wall_clock_seconds();
-        let start = if wall <= stored_seconds {
+        StoreClock { base_seconds: Self::start_seconds(stored_seconds, wall_clock_seconds()), base_instant: Instant::now() }
+    }
+
+    /// Decides the store time at mount: never before the stored value, and never more
+    /// than a day past it, whatever the wall clock says.
+    // NOTE: the one-day limit applies per mount, so a wall clock set far ahead gains a
+    // day at every remount rather than a day per elapsed day.
+    pub fn start_seconds(stored_seconds: i64, wall: i64) -> i64 {
+        if wall <= stored_seconds {
             if wall < stored_seconds {
                 log::warn!("wall clock is behind the store clock; keeping the store clock: wall={wall} store={stored_seconds}");
             }
@@ -34,8 +41,7 @@ impl StoreClock {
             stored_seconds + MAX_CLOCK_CATCH_UP_SECONDS
         } else {
             wall
-        };
-        StoreClock { base_seconds: start, base_instant: Instant::now() }
+        }
     }
 
     /// Current store time, seconds.
@@ -204,6 +210,31 @@ mod tests {
         assert_eq!(format_time(1_800_000_000), "2027-01-15T08:00:00Z");
         assert_eq!(parse_time("2027-01-15T08:00:00Z"), Ok(1_800_000_000));
         assert_eq!(parse_time("1800000000"), Ok(1_800_000_000));
+    }
+
+    #[test]
+    fn clock_start_resists_wall_clock_changes() {
+        let stored = 1_800_000_000;
+        let cases = [
+            (stored - 10 * 86_400, stored, "wall clock set back ten days"),
+            (stored + 60, stored + 60, "small forward step"),
+            (stored + 30 * 86_400, stored + MAX_CLOCK_CATCH_UP_SECONDS, "wall clock set ahead thirty days"),
+            (stored, stored, "unchanged"),
+        ];
+        for (wall, expected, case) in cases {
+            assert_eq!(StoreClock::start_seconds(stored, wall), expected, "{case}");
+        }
+        assert_eq!(StoreClock::start_seconds(0, stored), stored, "a new store takes the wall clock");
+    }
+
+    #[test]
+    fn clock_set_back_keeps_deletion_locked() {
+        let stored = 1_800_000_000;
+        let file = sealed(stored + 3600, false);
+        let now = StoreClock::start_seconds(stored, stored - 365 * 86_400);
+        assert_eq!(may_delete(&file, now), Err(Refusal::Retained));
+        let jumped = StoreClock::start_seconds(stored, stored + 365 * 86_400);
+        assert_eq!(may_delete(&sealed(stored + 2 * 86_400, false), jumped), Err(Refusal::Retained));
     }
 
     #[test]
