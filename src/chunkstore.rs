@@ -359,22 +359,35 @@ fn seal_chunk(keys: &Keys, store_id: &[u8; 16], id: &ChunkId, plain: &[u8]) -> V
 pub fn open_chunk(keys: &Keys, store_id: &[u8; 16], id: &ChunkId, location: Location, sealed: &[u8]) -> Result<Vec<u8>> {
     let failed = || Error::ChunkAuthenticationFailed { chunk: *id, pack: location.pack_no, offset: location.offset };
     let payload = crypto::open(&keys.data, &frame_aad(KIND_CHUNK, &id.0, store_id), sealed).map_err(|_| failed())?;
-    if payload.len() < CHUNK_HEADER_LEN {
-        return Err(failed());
-    }
-    let plain_len = u32::from_le_bytes(payload[4..8].try_into().expect("4 bytes")) as usize;
-    let body_len = u32::from_le_bytes(payload[8..12].try_into().expect("4 bytes")) as usize;
-    let body = payload.get(CHUNK_HEADER_LEN..CHUNK_HEADER_LEN + body_len).ok_or_else(failed)?;
-    let plain = match payload[0] {
-        CODEC_RAW => body.to_vec(),
-        CODEC_ZSTD => zstd::bulk::decompress(body, plain_len).map_err(|_| failed())?,
-        _ => return Err(failed()),
-    };
-    if plain.len() != plain_len || keys.chunk_id(&plain) != *id {
+    let plain = parse_chunk_payload(&payload).ok_or_else(failed)?;
+    if keys.chunk_id(&plain) != *id {
         return Err(failed());
     }
     Ok(plain)
 }
+
+/// Decodes an opened chunk payload into the chunk's plaintext; `None` if malformed.
+pub fn parse_chunk_payload(payload: &[u8]) -> Option<Vec<u8>> {
+    if payload.len() < CHUNK_HEADER_LEN {
+        return None;
+    }
+    let plain_len = u32::from_le_bytes(payload[4..8].try_into().expect("4 bytes")) as usize;
+    let body_len = u32::from_le_bytes(payload[8..12].try_into().expect("4 bytes")) as usize;
+    if plain_len > MAX_CHUNK_PLAIN_BYTES {
+        return None;
+    }
+    let body = payload.get(CHUNK_HEADER_LEN..CHUNK_HEADER_LEN.checked_add(body_len)?)?;
+    let plain = match payload[0] {
+        CODEC_RAW => body.to_vec(),
+        CODEC_ZSTD => zstd::bulk::decompress(body, plain_len).ok()?,
+        _ => return None,
+    };
+    (plain.len() == plain_len).then_some(plain)
+}
+
+/// Largest chunk plaintext a payload may claim, checked before decompressing: the
+/// chunker's limit is 16 MiB.
+const MAX_CHUNK_PLAIN_BYTES: usize = 16 * 1024 * 1024;
 
 /// A byte-bounded cache of decrypted chunks, evicting the oldest insert first.
 #[derive(Default)]
