@@ -129,8 +129,23 @@ impl Mount {
     /// Unmounts and waits for the daemon to exit; returns its log. Panics if the
     /// daemon failed, since then the final commit may not have run.
     pub fn unmount(mut self) -> String {
-        let status = Command::new("fusermount3").arg("-u").arg(&self.path).status().expect("running fusermount3");
-        assert!(status.success(), "fusermount3 -u failed:\n{}", self.log());
+        // A child process that another test thread is starting holds copies of this
+        // process's descriptors until it execs, and then the mount is busy for a
+        // moment; so a failed unmount is retried for up to 5 s.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let output = Command::new("fusermount3").arg("-u").arg(&self.path).output().expect("running fusermount3");
+            if output.status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fusermount3 -u failed: {}\n{}",
+                String::from_utf8_lossy(&output.stderr),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let mut child = self.child.take().unwrap();
         let exit = wait_with_timeout(&mut child, Duration::from_secs(60));
         let log = self.log();
