@@ -2,7 +2,8 @@
 //! frame headers, the config, key slots, chunk payloads, commit records, index values,
 //! whole packs and the host state file. None may panic, whatever the input.
 //!
-//! Seeds are valid encodings made here plus the files under tests/fuzz-corpus/. Each
+//! Seeds are valid encodings made here plus the files under tests/fuzz-corpus/, which
+//! `WORMVAULT_FUZZ_WRITE_CORPUS=1` refreshes from the current encodings. Each
 //! target runs `WORMVAULT_FUZZ_ITERATIONS` mutations (default 3000); `scripts/fuzz`
 //! runs many more. A panicking input is written to target/fuzz-crashes/ and reported.
 
@@ -88,6 +89,13 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
 /// Runs `parse` on mutations of `seeds`; fails the test on the first panic and saves
 /// the input that caused it.
 fn fuzz(target: &str, mut seeds: Vec<Vec<u8>>, parse: impl Fn(&[u8])) {
+    if std::env::var_os("WORMVAULT_FUZZ_WRITE_CORPUS").is_some() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-corpus").join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (number, seed) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{number}")), seed).unwrap();
+        }
+    }
     seeds.extend(corpus(target));
     assert!(!seeds.is_empty(), "no seeds for {target}");
     let mut rng = Rng(0x5eed_0000 + target.len() as u64 * 7919);
