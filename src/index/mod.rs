@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec;
 use crate::crypto::{self, ChunkId, Keys};
 use crate::error::{Error, Result};
+use crate::store::failpoint;
 use crate::store::pack::Location;
 use crate::tree::{CommitRecord, Extent, FileState, Inode, NodeKind, Op};
 
@@ -171,6 +172,7 @@ impl Index {
     /// Applies one commit: the chunk locations it made durable, its namespace ops, and
     /// the marker. The caller has fsynced the packs holding all of them.
     pub fn apply(&self, chunks: &[(ChunkId, Location)], record: &CommitRecord, marker: IndexMarker) -> Result<()> {
+        failpoint::check("index apply").map_err(|source| Error::io("failed to update index", "index", source))?;
         for (id, location) in chunks {
             let sealed = self.seal_value(TREE_CHUNKS, &id.0, &codec::encode(location));
             self.chunks.insert(id.0, sealed).map_err(sled_error(TREE_CHUNKS))?;
@@ -179,6 +181,7 @@ impl Index {
             self.apply_op(op)?;
         }
         let sealed = self.seal_value(TREE_META, META_MARKER, &codec::encode(&marker));
+        failpoint::check("index marker").map_err(|source| Error::io("failed to update index", "index", source))?;
         self.meta.insert(META_MARKER, sealed).map_err(sled_error(TREE_META))?;
         Ok(())
     }
@@ -248,6 +251,7 @@ impl Index {
 
     /// Makes every applied change durable in sled's own files.
     pub fn flush(&self) -> Result<()> {
+        failpoint::check("index flush").map_err(|source| Error::io("failed to flush index", "index", source))?;
         self.db.flush().map(|_| ()).map_err(sled_error("db"))
     }
 

@@ -74,7 +74,8 @@ impl HostState {
             .mode(0o600)
             .open(&temporary)
             .map_err(|source| Error::io("failed to write host state file", &temporary, source))?;
-        writeln!(file, "wormvault-state-v1 {seq} {}", Self::mac(keys, seq))
+        crate::store::failpoint::check("host state write")
+            .and_then(|_| writeln!(file, "wormvault-state-v1 {seq} {}", Self::mac(keys, seq)))
             .and_then(|_| file.sync_all())
             .map_err(|source| Error::io("failed to write host state file", &temporary, source))?;
         std::fs::rename(&temporary, &self.path).map_err(|source| Error::io("failed to write host state file", &self.path, source))

@@ -4,6 +4,7 @@
 //! `config`, `keys/<slot id>.key`, `packs/<pack number>.pack`, `index/` (sled), `lock`.
 
 pub mod config;
+pub mod failpoint;
 pub mod format;
 pub mod hoststate;
 pub mod immutable;
@@ -46,7 +47,9 @@ impl StorePaths {
 /// Fsyncs a folder so that entries created in it survive a power cut.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let handle = File::open(dir).map_err(|source| Error::io("failed to open folder", dir, source))?;
-    handle.sync_all().map_err(|source| Error::io("failed to fsync folder", dir, source))
+    failpoint::check("folder fsync")
+        .and_then(|_| handle.sync_all())
+        .map_err(|source| Error::io("failed to fsync folder", dir, source))
 }
 
 /// Creates a folder private to its owner.

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::store::format::{
     pack_file_name, FrameHeader, PackHeader, FRAME_HEADER_LEN, KIND_CHUNK, PACK_HEADER_LEN, PACK_TARGET_BYTES,
 };
-use crate::store::sync_dir;
+use crate::store::{failpoint, sync_dir};
 
 /// Space kept free for commit records and the index once chunk data fills the disk.
 pub const METADATA_RESERVE_BYTES: u64 = 4 * 1024 * 1024;
@@ -90,7 +90,7 @@ impl PackWriter {
         frame.extend_from_slice(sealed);
         let offset = self.offset;
         let file = self.file.as_ref().expect("pack file was just created");
-        if let Err(source) = file.write_all_at(&frame, offset) {
+        if let Err(source) = failpoint::check("pack write").and_then(|_| file.write_all_at(&frame, offset)) {
             let path = self.current_path();
             let full = matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT));
             if full && file.set_len(offset).is_ok() {
@@ -109,12 +109,13 @@ impl PackWriter {
             return Err(Error::Degraded { reason: reason.clone() });
         }
         if let Some(file) = &self.file {
-            if let Err(source) = file.sync_data() {
+            if let Err(source) = failpoint::check("pack fsync").and_then(|_| file.sync_data()) {
                 // A failed fsync is not retried: the kernel may have dropped the pages.
                 let path = self.current_path();
                 self.broken = Some(format!("fsync of {} failed: {source}", path.display()));
                 return Err(Error::io("failed to fsync pack", path, source));
             }
+            failpoint::note_synced(&self.current_path(), self.offset);
         }
         if self.dir_dirty {
             sync_dir(&self.dir)?;
