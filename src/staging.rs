@@ -44,6 +44,9 @@ pub struct StagedFile {
     size: u64,
     /// Nothing changed since the last [`StagedFile::settle`].
     settled: bool,
+    /// Lowest extent index replaced or removed since the last [`StagedFile::take_delta`];
+    /// extents below it are unchanged and need not be recorded again.
+    changed_from: usize,
     pub ticket: Arc<Ticket>,
 }
 
@@ -59,6 +62,7 @@ impl StagedFile {
             pending_bytes: 0,
             size,
             settled: true,
+            changed_from: usize::MAX,
             ticket: Arc::new(Ticket::default()),
         };
         for extent in extents {
@@ -156,6 +160,7 @@ impl StagedFile {
             return Ok(());
         }
         let bytes = self.materialize(pipeline, first, self.extents.len())?;
+        self.changed_from = self.changed_from.min(first);
         self.extents.truncate(first);
         self.starts.truncate(first);
         self.frontier -= bytes.len() as u64;
@@ -182,6 +187,7 @@ impl StagedFile {
             replacement.push(Extent { len: len as u64, chunk: Some(id) });
             cursor += len;
         }
+        self.changed_from = self.changed_from.min(first);
         self.extents.splice(first..last, replacement);
         self.rebuild_starts();
         Ok(())
@@ -209,6 +215,8 @@ impl StagedFile {
             changed = true;
         }
         if changed {
+            let first_changed = self.extents.iter().zip(&split).position(|(old, new)| old != new).unwrap_or(self.extents.len());
+            self.changed_from = self.changed_from.min(first_changed);
             self.extents = split;
             self.rebuild_starts();
         }
@@ -306,9 +314,9 @@ impl StagedFile {
         result
     }
 
-    /// Hands every byte to the chunk store, so the extents describe the whole file,
-    /// and returns them. The file stays writable.
-    pub fn settle(&mut self, pipeline: &Pipeline) -> Result<Vec<Extent>> {
+    /// Hands every byte to the chunk store, so the extents describe the whole file.
+    /// The file stays writable.
+    pub fn settle(&mut self, pipeline: &Pipeline) -> Result<()> {
         if !self.settled {
             self.cut(pipeline, true)?;
             while let Some((start, run)) = self.pending.pop_first() {
@@ -324,7 +332,20 @@ impl StagedFile {
             }
             self.settled = true;
         }
-        Ok(self.extents.clone())
+        Ok(())
+    }
+
+    /// The extents after the last [`StagedFile::settle`].
+    pub fn extents(&self) -> &[Extent] {
+        &self.extents
+    }
+
+    /// Returns what changed since extents `..recorded` were last recorded: how many
+    /// leading extents stay as they were, and the extents that follow them.
+    pub fn take_delta(&mut self, recorded: usize) -> (usize, Vec<Extent>) {
+        let keep = self.changed_from.min(recorded).min(self.extents.len());
+        self.changed_from = usize::MAX;
+        (keep, self.extents[keep..].to_vec())
     }
 
     /// Reads up to `len` bytes at `offset`; holes read as zeros.
@@ -373,6 +394,7 @@ impl StagedFile {
             let index = self.extent_at(new_size);
             let start = self.starts[index];
             let extent = self.extents[index];
+            self.changed_from = self.changed_from.min(index);
             self.extents.truncate(index);
             self.starts.truncate(index);
             self.frontier = start;
@@ -404,6 +426,7 @@ impl StagedFile {
                 extent.chunk.is_some() && chunk_number == index + 1
             })
             .expect("the lost chunk is among the extents");
+        self.changed_from = self.changed_from.min(position);
         self.extents.truncate(position);
         self.rebuild_starts();
         self.size = self.frontier;

@@ -216,6 +216,14 @@ impl Index {
                 let sealed = self.seal_value(TREE_MANIFESTS, &key, &codec::encode(extents));
                 self.manifests.insert(key, sealed).map_err(sled_error(TREE_MANIFESTS))?;
             }
+            Op::ExtendManifest { ino, keep, extents } => {
+                let mut stored = self.manifest(*ino)?.unwrap_or_default();
+                stored.truncate(*keep as usize);
+                stored.extend_from_slice(extents);
+                let key = ino.to_be_bytes();
+                let sealed = self.seal_value(TREE_MANIFESTS, &key, &codec::encode(&stored));
+                self.manifests.insert(key, sealed).map_err(sled_error(TREE_MANIFESTS))?;
+            }
             Op::DelManifest(ino) => {
                 self.manifests.remove(ino.to_be_bytes()).map_err(sled_error(TREE_MANIFESTS))?;
             }

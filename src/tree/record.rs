@@ -15,6 +15,9 @@ pub enum Op {
     PutDirent { parent: u64, name: Vec<u8>, ino: u64, kind: NodeKind },
     DelDirent { parent: u64, name: Vec<u8> },
     PutManifest { ino: u64, extents: Vec<Extent> },
+    /// Keeps the first `keep` extents of the stored manifest and appends `extents`: a
+    /// file being written is recorded by what changed, not whole at every commit.
+    ExtendManifest { ino: u64, keep: u64, extents: Vec<Extent> },
     DelManifest(u64),
 }
 

@@ -107,6 +107,10 @@ struct OpenWrite {
     unlinked: bool,
     /// Time of the last write, applied at seal unless a later SETATTR set mtime.
     written_ns: Option<i64>,
+    /// Extents of this file known to the overlay or the index.
+    recorded: usize,
+    /// Whether any manifest change of this file was queued yet.
+    ever_recorded: bool,
 }
 
 /// An open handle.
@@ -121,7 +125,19 @@ struct Handle {
 struct Overlay {
     inodes: HashMap<u64, Option<Inode>>,
     dirents: BTreeMap<DirentKey, OverlayDirent>,
-    manifests: HashMap<u64, Option<Arc<Manifest>>>,
+    manifests: HashMap<u64, ManifestChange>,
+    /// Whole manifests of files sealed since the last commit, for reading them before
+    /// the index holds them.
+    sealed_views: HashMap<u64, Arc<Manifest>>,
+}
+
+/// A manifest change waiting for the next commit.
+#[derive(Debug, Clone)]
+enum ManifestChange {
+    Put(Arc<Manifest>),
+    /// Keep the first `keep` extents of the recorded manifest, then append `extents`.
+    Extend { keep: usize, extents: Vec<crate::tree::Extent> },
+    Delete,
 }
 
 #[derive(Debug, Clone)]
@@ -245,7 +261,7 @@ impl Vault {
             inode.state = FileState::Sealed { sealed_at, incomplete: true };
             inode.retain_until = sealed_at + self.settings.retention_seconds as i64;
             log::warn!("file left open by a crash sealed as incomplete: ino={ino} size={}", inode.size);
-            self.overlay.manifests.insert(ino, Some(Arc::new(manifest)));
+            self.overlay.manifests.insert(ino, ManifestChange::Put(Arc::new(manifest)));
             self.put_inode(inode);
         }
         Ok(())
@@ -280,7 +296,8 @@ impl Vault {
 
     fn delete_inode(&mut self, ino: u64) {
         self.overlay.inodes.insert(ino, None);
-        self.overlay.manifests.insert(ino, None);
+        self.overlay.manifests.insert(ino, ManifestChange::Delete);
+        self.overlay.sealed_views.remove(&ino);
         self.touch();
     }
 
@@ -306,8 +323,13 @@ impl Vault {
     }
 
     fn manifest(&self, ino: u64) -> Result<Arc<Manifest>> {
-        if let Some(entry) = self.overlay.manifests.get(&ino) {
-            return Ok(entry.clone().unwrap_or_default());
+        if let Some(view) = self.overlay.sealed_views.get(&ino) {
+            return Ok(view.clone());
+        }
+        match self.overlay.manifests.get(&ino) {
+            Some(ManifestChange::Put(manifest)) => return Ok(manifest.clone()),
+            Some(ManifestChange::Delete) => return Ok(Arc::default()),
+            Some(ManifestChange::Extend { .. }) | None => {}
         }
         Ok(Arc::new(Manifest::new(self.index.manifest(ino)?.unwrap_or_default())))
     }
@@ -374,30 +396,49 @@ impl Vault {
         Ok(())
     }
 
-    /// Puts the current extents and size of a file being written into the overlay.
+    /// Puts what changed in a file being written, and its size, into the overlay.
     fn record_staged(&mut self, ino: u64) -> Result<()> {
         let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker };
         let Some(write) = self.writes.get_mut(&ino) else { return Ok(()) };
         if write.unlinked {
             return Ok(());
         }
-        let extents = write.file.settle(&pipeline)?;
+        write.file.settle(&pipeline)?;
         let size = write.file.size();
-        let manifest = Manifest::new(extents);
-        if self.overlay.manifests.get(&ino).and_then(|entry| entry.as_deref()) == Some(&manifest) {
-            return Ok(());
-        }
-        let index_manifest = if self.overlay.manifests.contains_key(&ino) { None } else { self.index.manifest(ino)? };
-        if index_manifest.as_deref() == Some(manifest.extents.as_slice()) {
+        if !self.record_manifest_delta(ino) {
             return Ok(());
         }
         if let Some(mut inode) = self.inode(ino)? {
             inode.size = size;
             self.put_inode(inode);
         }
-        self.overlay.manifests.insert(ino, Some(Arc::new(manifest)));
-        self.touch();
         Ok(())
+    }
+
+    /// Queues the extents of file `ino` that changed since they were last recorded;
+    /// returns whether anything changed.
+    fn record_manifest_delta(&mut self, ino: u64) -> bool {
+        let Some(write) = self.writes.get_mut(&ino) else { return false };
+        let (keep, extents) = write.file.take_delta(write.recorded);
+        let all = write.file.extents();
+        let unchanged = keep == write.recorded && extents.is_empty() && write.recorded == all.len();
+        write.recorded = all.len();
+        if unchanged && self.overlay.manifests.contains_key(&ino) {
+            return false;
+        }
+        if unchanged && write.ever_recorded {
+            return false;
+        }
+        write.ever_recorded = true;
+        let keep = match self.overlay.manifests.get(&ino) {
+            Some(ManifestChange::Extend { keep: pending, .. }) => keep.min(*pending),
+            Some(ManifestChange::Put(_)) | Some(ManifestChange::Delete) => 0,
+            None => keep,
+        };
+        let extents = all[keep..].to_vec();
+        self.overlay.manifests.insert(ino, ManifestChange::Extend { keep, extents });
+        self.touch();
+        true
     }
 
     fn overlay_ops(&self) -> Vec<Op> {
@@ -416,8 +457,9 @@ impl Vault {
         }
         for (ino, manifest) in &self.overlay.manifests {
             ops.push(match manifest {
-                Some(manifest) => Op::PutManifest { ino: *ino, extents: manifest.extents.clone() },
-                None => Op::DelManifest(*ino),
+                ManifestChange::Put(manifest) => Op::PutManifest { ino: *ino, extents: manifest.extents.clone() },
+                ManifestChange::Extend { keep, extents } => Op::ExtendManifest { ino: *ino, keep: *keep as u64, extents: extents.clone() },
+                ManifestChange::Delete => Op::DelManifest(*ino),
             });
         }
         ops

@@ -276,7 +276,15 @@ impl Vault {
         let writable = is_writable(flags);
         self.writes.insert(
             ino,
-            OpenWrite { file: StagedFile::new(Vec::new(), 0), writers: 1, closing: false, unlinked: false, written_ns: None },
+            OpenWrite {
+                file: StagedFile::new(Vec::new(), 0),
+                writers: 1,
+                closing: false,
+                unlinked: false,
+                written_ns: None,
+                recorded: 0,
+                ever_recorded: false,
+            },
         );
         let fh = self.new_handle(ino, true, None);
         if !writable {
@@ -394,19 +402,22 @@ impl Vault {
 
     /// Seals a file: its bytes become a manifest and retention starts.
     pub(super) fn seal(&mut self, ino: u64, force_incomplete: bool) -> FsResult<()> {
-        let Some(mut write) = self.writes.remove(&ino) else { return Ok(()) };
-        if write.unlinked {
+        if self.writes.get(&ino).is_some_and(|write| write.unlinked) {
+            self.writes.remove(&ino);
             self.delete_inode(ino);
             return Ok(());
         }
         let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker };
+        let Some(write) = self.writes.get_mut(&ino) else { return Ok(()) };
         let settle_failed = write.file.settle(&pipeline).is_err();
         let write_failed = write.file.ticket.wait().is_some();
         let lost = write.file.cut_at_lost(&self.chunks);
-        let extents = write.file.settle(&pipeline).unwrap_or_default();
+        let settle_failed = settle_failed || write.file.settle(&pipeline).is_err();
+        let manifest = Manifest::new(write.file.extents().to_vec());
+        self.record_manifest_delta(ino);
+        let write = self.writes.remove(&ino).expect("the file was just looked up");
         let incomplete = force_incomplete || settle_failed || write_failed || lost;
         let mut inode = self.inode(ino)?.ok_or(FsError::Errno(libc::ENOENT))?;
-        let manifest = Manifest::new(extents);
         inode.size = manifest.len();
         if let Some(written) = write.written_ns {
             inode.mtime_ns = written;
@@ -420,7 +431,7 @@ impl Vault {
         } else {
             log::debug!("file sealed: ino={ino} bytes={} extents={}", inode.size, manifest.extents.len());
         }
-        self.overlay.manifests.insert(ino, Some(Arc::new(manifest)));
+        self.overlay.sealed_views.insert(ino, Arc::new(manifest));
         self.put_inode(inode);
         Ok(())
     }

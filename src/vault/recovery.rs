@@ -11,7 +11,8 @@ use crate::codec;
 use crate::crypto::{self, ChunkId, Keys};
 use crate::error::{Error, Result};
 use crate::index::{Index, IndexMarker};
-use crate::store::format::{frame_aad, pack_file_name, KIND_CHUNK, KIND_COMMIT};
+use crate::chunkstore::open_chunk;
+use crate::store::format::{frame_aad, pack_file_name, KIND_CHUNK, KIND_COMMIT, PACK_HEADER_LEN};
 use crate::store::pack::{list_packs, scan_pack, Location, ScanEnd};
 use crate::store::StorePaths;
 use crate::tree::CommitRecord;
@@ -34,24 +35,46 @@ pub fn roll_forward(paths: &StorePaths, index: &Index, keys: &Keys, store_id: [u
         }
         let start = if pack_no == marker.pack_no { marker.offset } else { 0 };
         let newest = position + 1 == packs.len();
-        // A commit record in the newest pack that fails to open is a torn write when
-        // nothing valid follows it; everything from it on is dropped.
-        let mut torn_commit: Option<u64> = None;
+        let path = paths.packs().join(pack_file_name(pack_no));
+        if remove_headerless_pack(&path)? {
+            continue;
+        }
+        // A frame in the newest pack that fails to open is a torn write when no valid
+        // commit record follows it: everything from it on is dropped. A valid commit
+        // record after it means the bytes were damaged, not torn.
+        let mut torn_at: Option<u64> = None;
         let end = scan_pack(&paths.packs(), store_id, pack_no, start, |frame| {
-            if torn_commit.is_some() {
-                return Ok(());
-            }
-            match frame.header.kind {
-                KIND_CHUNK => chunks.push((ChunkId(frame.header.id), frame.location)),
-                KIND_COMMIT => {
-                    let record = match open_commit(keys, store_id, &frame.header.id, frame.location, &frame.sealed) {
-                        Ok(record) => record,
-                        Err(_) if newest => {
-                            torn_commit = Some(frame.location.offset);
-                            return Ok(());
-                        }
-                        Err(error) => return Err(error),
-                    };
+            let opened = match frame.header.kind {
+                KIND_CHUNK => {
+                    let id = ChunkId(frame.header.id);
+                    open_chunk(keys, &store_id, &id, frame.location, &frame.sealed).map(|_| None)
+                }
+                _ => open_commit(keys, store_id, &frame.header.id, frame.location, &frame.sealed).map(Some),
+            };
+            let opened = match (opened, torn_at) {
+                (Ok(_), Some(torn)) if frame.header.kind == KIND_COMMIT => {
+                    return Err(Error::Damaged {
+                        path: paths.packs().join(pack_file_name(pack_no)),
+                        detail: format!("frame at offset {torn} fails authentication but later records are intact; run `wormvault check`"),
+                    });
+                }
+                (_, Some(_)) => return Ok(()),
+                (Ok(opened), None) => opened,
+                (Err(_), None) if newest => {
+                    torn_at = Some(frame.location.offset);
+                    return Ok(());
+                }
+                (Err(error), None) if frame.header.kind == KIND_COMMIT => return Err(error),
+                (Err(error), None) => {
+                    // A damaged chunk in an older pack is not indexed, so nothing new
+                    // deduplicates against it; `check` names the files that used it.
+                    log::error!("chunk frame failed authentication during roll-forward, not indexed: error={error}");
+                    return Ok(());
+                }
+            };
+            match opened {
+                None => chunks.push((ChunkId(frame.header.id), frame.location)),
+                Some(record) => {
                     if record.seq <= marker.seq {
                         return Ok(());
                     }
@@ -80,16 +103,14 @@ pub fn roll_forward(paths: &StorePaths, index: &Index, keys: &Keys, store_id: [u
                     marker = next;
                     applied += 1;
                 }
-                _ => unreachable!("frame kinds are checked when the header is decoded"),
             }
             Ok(())
         })?;
-        let end = match torn_commit {
-            Some(offset) => ScanEnd::Torn { offset, detail: "commit record failed authentication".into() },
+        let end = match torn_at {
+            Some(offset) => ScanEnd::Torn { offset, detail: "frame failed authentication".into() },
             None => end,
         };
         if let ScanEnd::Torn { offset, detail } = end {
-            let path = paths.packs().join(pack_file_name(pack_no));
             if !newest {
                 return Err(Error::Damaged { path, detail: format!("bad frame at offset {offset}: {detail}") });
             }
@@ -110,6 +131,22 @@ pub fn roll_forward(paths: &StorePaths, index: &Index, keys: &Keys, store_id: [u
         log::info!("index rolled forward from packs: commits={applied} seq={}", marker.seq);
     }
     Ok(marker)
+}
+
+/// Removes a pack too short to hold its header. Such a pack was created by a daemon
+/// that died before the header reached the disk, so it holds nothing durable, and
+/// leaving it would make it look like a damaged older pack once a new one follows.
+fn remove_headerless_pack(path: &std::path::Path) -> Result<bool> {
+    let len = std::fs::metadata(path).map_err(|source| Error::io("failed to stat pack", path, source))?.len();
+    if len >= PACK_HEADER_LEN as u64 {
+        return Ok(false);
+    }
+    log::warn!("empty pack left by a crash removed: pack={} bytes={len}", path.display());
+    std::fs::remove_file(path).map_err(|source| Error::io("failed to remove empty pack", path, source))?;
+    if let Some(dir) = path.parent() {
+        crate::store::sync_dir(dir)?;
+    }
+    Ok(true)
 }
 
 /// Opens a commit record frame.
