@@ -182,9 +182,10 @@ pub struct MountArgs {
     #[arg(short, long)]
     pub foreground: bool,
     /// Mount options, comma-separated: allow_other, allow_root, nosuid, nodev, noexec,
-    /// reserve=BYTES[K|M|G], commit_interval=DURATION, workers=N,
-    /// passphrase_file=FILE; nofail, _netdev, auto, noauto, rw, user, users and
-    /// x-systemd.* are accepted and ignored.
+    /// noatime, default_permissions (always on), reserve=BYTES[K|M|G],
+    /// commit_interval=DURATION, workers=N, passphrase_file=FILE, state_dir=DIR,
+    /// metrics_file=FILE, root_owner=UID:GID, root_mode=OCTAL; nofail, _netdev, auto,
+    /// noauto, rw, dev, suid, exec, atime, user, users and x-* are accepted and ignored.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
     #[command(flatten)]

@@ -68,7 +68,11 @@ pub fn gc(args: GcArgs, env_passphrase: Option<Zeroizing<String>>) -> anyhow::Re
     Ok(())
 }
 
-pub fn key(command: KeyCommand, env_passphrase: Option<Zeroizing<String>>) -> anyhow::Result<()> {
+pub fn key(
+    command: KeyCommand,
+    env_passphrase: Option<Zeroizing<String>>,
+    new_env_passphrase: Option<Zeroizing<String>>,
+) -> anyhow::Result<()> {
     match command {
         KeyCommand::List(args) => {
             for slot in wormvault::unlock::list_keys(&args.store)? {
@@ -76,12 +80,12 @@ pub fn key(command: KeyCommand, env_passphrase: Option<Zeroizing<String>>) -> an
             }
         }
         KeyCommand::Add(args) => {
-            let (unlocked, new_secret, kdf) = unlock_for_change(&args, env_passphrase)?;
+            let (unlocked, new_secret, kdf) = unlock_for_change(&args, env_passphrase, new_env_passphrase)?;
             let slot = wormvault::unlock::add_key(&unlocked, &new_secret, kdf)?;
             println!("added key slot {slot}");
         }
         KeyCommand::Passwd(args) => {
-            let (unlocked, new_secret, kdf) = unlock_for_change(&args, env_passphrase)?;
+            let (unlocked, new_secret, kdf) = unlock_for_change(&args, env_passphrase, new_env_passphrase)?;
             let old = wormvault::unlock::slot_id_of(&unlocked.slot_path);
             let slot = wormvault::unlock::add_key(&unlocked, &new_secret, kdf)?;
             wormvault::unlock::remove_key(&unlocked, &old)?;
@@ -100,16 +104,13 @@ pub fn key(command: KeyCommand, env_passphrase: Option<Zeroizing<String>>) -> an
 fn unlock_for_change(
     args: &KeyChangeArgs,
     env_passphrase: Option<Zeroizing<String>>,
+    new_env_passphrase: Option<Zeroizing<String>>,
 ) -> anyhow::Result<(wormvault::vault::Unlocked, Zeroizing<Vec<u8>>, KdfParams)> {
     let kdf = KdfParams { memory_kib: args.kdf_memory_mib.saturating_mul(1024), passes: args.kdf_passes, lanes: 1 };
     kdf.validate().map_err(anyhow::Error::msg).context("invalid key derivation parameters")?;
     let secret = passphrase::obtain(args.passphrase.passphrase_file.as_deref(), env_passphrase, false)?;
     let unlocked = wormvault::unlock::unlock_store(&args.store, &secret)?;
-    let new_env = std::env::var("WORMVAULT_NEW_PASSPHRASE").ok().map(Zeroizing::new);
-    let new_secret = match &args.new_passphrase_file {
-        Some(path) => passphrase::read_file(path)?,
-        None => passphrase::obtain(None, new_env, true).context("cannot read the new passphrase")?,
-    };
+    let new_secret = passphrase::obtain_new(args.new_passphrase_file.as_deref(), new_env_passphrase)?;
     Ok((unlocked, new_secret, kdf))
 }
 

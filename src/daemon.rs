@@ -91,6 +91,19 @@ fn parse_options(options: &[String]) -> anyhow::Result<ParsedOptions> {
             ("passphrase_file", Some(value)) => parsed.passphrase_file = Some(PathBuf::from(value)),
             ("metrics_file", Some(value)) => parsed.metrics_file = Some(PathBuf::from(value)),
             ("state_dir", Some(value)) => parsed.settings.state_dir = Some(PathBuf::from(value)),
+            ("root_owner", Some(value)) => {
+                let (uid, gid) = value.split_once(':').with_context(|| format!("invalid root_owner={value}: expected UID:GID"))?;
+                let uid = uid.parse().with_context(|| format!("invalid root_owner={value}: expected numeric UID:GID"))?;
+                let gid = gid.parse().with_context(|| format!("invalid root_owner={value}: expected numeric UID:GID"))?;
+                parsed.settings.root_owner = Some((uid, gid));
+            }
+            ("root_mode", Some(value)) => {
+                let mode = u32::from_str_radix(value, 8).with_context(|| format!("invalid root_mode={value}: expected octal such as 0755"))?;
+                if mode > 0o7777 {
+                    bail!("invalid root_mode={value}: expected permission bits up to 7777");
+                }
+                parsed.settings.root_mode = Some(mode);
+            }
             ("nofail" | "_netdev" | "auto" | "noauto" | "rw" | "user" | "users" | "dev" | "suid" | "exec" | "atime", None) => {}
             (key, _) if key.starts_with("x-systemd.") || key.starts_with("x-") => {}
             ("ro", None) => bail!("mount option ro is not supported: a wormvault store is always mounted read-write"),
@@ -106,10 +119,13 @@ pub fn mount(args: MountArgs, env_passphrase: Option<Zeroizing<String>>) -> anyh
     let secret = passphrase::obtain(passphrase_file.as_deref(), env_passphrase, false)?;
     let unlocked = unlock_store(&args.store, &secret)?;
     drop(secret);
+    clean_dead_mountpoint(&args.mountpoint)
+        .with_context(|| format!("mountpoint {} is not usable", args.mountpoint.display()))?;
     let mountpoint = std::fs::canonicalize(&args.mountpoint)
-        .or_else(|_| clean_dead_mountpoint(&args.mountpoint).map(|_| args.mountpoint.clone()))
         .with_context(|| format!("mountpoint {} is not a folder", args.mountpoint.display()))?;
-    harden_process();
+    if !mountpoint.is_dir() {
+        bail!("mountpoint {} is not a folder", mountpoint.display());
+    }
     let store = std::fs::canonicalize(&args.store).unwrap_or(args.store);
     if args.foreground {
         return serve(unlocked, options, &store, &mountpoint, None);
@@ -242,20 +258,32 @@ pub fn unmount(mountpoint: &Path) {
 
 /// A mountpoint left by a killed daemon fails with ENOTCONN; detach it so the new
 /// mount can take its place.
+/// statfs is used because stat may still answer from the kernel's attribute cache.
 fn clean_dead_mountpoint(mountpoint: &Path) -> std::io::Result<()> {
-    match std::fs::metadata(mountpoint) {
+    match statfs(mountpoint) {
         Err(error) if error.raw_os_error() == Some(libc::ENOTCONN) => {
             log::warn!("detaching a dead mount left by a killed daemon: mountpoint={}", mountpoint.display());
             unmount(mountpoint);
-            std::fs::metadata(mountpoint).map(|_| ())
+            statfs(mountpoint)
         }
-        Err(error) => Err(error),
-        Ok(_) => Ok(()),
+        other => other,
+    }
+}
+
+fn statfs(path: &Path) -> std::io::Result<()> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: statvfs writes into the zeroed struct; the path is a valid C string.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
 /// No core dumps and no ptrace by other users: the master key is in this process.
-fn harden_process() {
+pub fn harden_process() {
     // SAFETY: plain syscalls on this process.
     unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -14,8 +14,11 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    // Before anything holds a key: no core dumps, no ptrace by other users.
+    daemon::harden_process();
     // Taken first, before any thread exists, so the environment is changed safely.
     let env_passphrase = passphrase::take_from_env();
+    let new_env_passphrase = passphrase::take_env(passphrase::NEW_PASSPHRASE_ENV);
     let cli = Cli::parse_from(daemon::mount_helper_args(std::env::args_os().collect()));
     install_logger(&cli);
     let result = match cli.command {
@@ -27,7 +30,7 @@ fn main() -> ExitCode {
         Command::Gc(args) => commands::gc(args, env_passphrase),
         Command::Retain(args) => commands::retain(args),
         Command::Hold(args) => commands::hold(args),
-        Command::Key(command) => commands::key(command, env_passphrase),
+        Command::Key(command) => commands::key(command, env_passphrase, new_env_passphrase),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

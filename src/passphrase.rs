@@ -18,8 +18,16 @@ pub const CREDENTIAL_NAME: &str = "wormvault.passphrase";
 /// `remove_var` alone only unlinks the entry: /proc/PID/environ still shows the
 /// process's original environment block. So the value is overwritten in place first.
 pub fn take_from_env() -> Option<Zeroizing<String>> {
-    let value = std::env::var(PASSPHRASE_ENV).ok().map(Zeroizing::new);
-    let name = std::ffi::CString::new(PASSPHRASE_ENV).expect("constant has no NUL byte");
+    take_env(PASSPHRASE_ENV)
+}
+
+/// Environment variable holding the new passphrase of `key add` and `key passwd`.
+pub const NEW_PASSPHRASE_ENV: &str = "WORMVAULT_NEW_PASSPHRASE";
+
+/// Takes the variable `variable` out of the environment, overwriting its value first.
+pub fn take_env(variable: &str) -> Option<Zeroizing<String>> {
+    let value = std::env::var(variable).ok().map(Zeroizing::new);
+    let name = std::ffi::CString::new(variable).expect("variable names have no NUL byte");
     // SAFETY: no other thread exists yet; getenv returns a pointer to the NUL-terminated
     // value inside the environment block, which this process owns and may overwrite.
     unsafe {
@@ -31,8 +39,34 @@ pub fn take_from_env() -> Option<Zeroizing<String>> {
             }
         }
     }
-    std::env::remove_var(PASSPHRASE_ENV);
+    std::env::remove_var(variable);
     value
+}
+
+/// Finds the new passphrase of a key change: a file, the variable, or a prompt asked
+/// twice. The systemd credential is never used here: it holds the current passphrase.
+pub fn obtain_new(file: Option<&Path>, from_env: Option<Zeroizing<String>>) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    if let Some(path) = file {
+        return read_file(path);
+    }
+    if let Some(value) = from_env {
+        if value.is_empty() {
+            bail!("{NEW_PASSPHRASE_ENV} is set but empty");
+        }
+        return Ok(Zeroizing::new(value.as_bytes().to_vec()));
+    }
+    let first = Zeroizing::new(
+        rpassword::prompt_password("new passphrase: ")
+            .context("no new passphrase: give --new-passphrase-file, set WORMVAULT_NEW_PASSPHRASE, or run on a terminal")?,
+    );
+    if first.is_empty() {
+        bail!("the passphrase must not be empty");
+    }
+    let second = Zeroizing::new(rpassword::prompt_password("repeat new passphrase: ").context("cannot read passphrase")?);
+    if *first != *second {
+        bail!("the two passphrases differ");
+    }
+    Ok(Zeroizing::new(first.as_bytes().to_vec()))
 }
 
 /// Reads a passphrase file, refusing one that group or others can read.

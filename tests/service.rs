@@ -120,3 +120,19 @@ fn sigterm_unmounts_and_commits() {
     assert_same_bytes(&fs::read(mount.join("a.bson")).unwrap(), &data, "a.bson after SIGTERM and remount");
     mount.unmount();
 }
+
+#[test]
+fn mount_replaces_a_dead_mount() {
+    let store = TestStore::init("30d");
+    let mut mount = store.mount();
+    write_file(&mount.join("a.bson"), b"before the kill");
+    std::fs::File::open(&mount.path).unwrap().sync_all().unwrap();
+    mount.kill_daemon();
+    let error = fs::metadata(mount.join("a.bson")).expect_err("a dead mount answered");
+    assert_eq!(errno(&error), libc::ENOTCONN, "stat on a dead mount: {error}");
+    let again = store.mount();
+    let read = fs::read(again.join("a.bson")).unwrap_or_else(|error| panic!("a.bson after remounting: {error}\n{}", again.log()));
+    assert_same_bytes(&read, b"before the kill", "a.bson after remounting over a dead mount");
+    again.unmount();
+    drop(mount);
+}

@@ -122,12 +122,24 @@ pub fn read_slots(dir: &Path) -> Result<Vec<(PathBuf, KeySlot)>> {
         .collect();
     paths.sort();
     let mut slots = Vec::new();
+    let mut first_error = None;
     for path in paths {
-        let bytes = std::fs::read(&path).map_err(|source| Error::io("failed to read key slot", &path, source))?;
-        let slot = KeySlot::decode(&path, &bytes)?;
-        slots.push((path, slot));
+        let parsed = std::fs::read(&path)
+            .map_err(|source| Error::io("failed to read key slot", &path, source))
+            .and_then(|bytes| KeySlot::decode(&path, &bytes));
+        match parsed {
+            Ok(slot) => slots.push((path, slot)),
+            Err(error) => {
+                // One damaged slot must not lock out the passphrases of the others.
+                log::warn!("key slot skipped: slot={} error={error}", path.display());
+                first_error.get_or_insert(error);
+            }
+        }
     }
-    Ok(slots)
+    match (slots.is_empty(), first_error) {
+        (true, Some(error)) => Err(error),
+        _ => Ok(slots),
+    }
 }
 
 #[cfg(test)]

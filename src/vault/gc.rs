@@ -51,13 +51,27 @@ pub fn collect_garbage(root: &Path, passphrase: &[u8]) -> Result<GcReport> {
     }
     let mut located: HashMap<u64, Vec<ChunkId>> = HashMap::new();
     let mut used_packs: HashSet<u64> = HashSet::new();
+    let mut live_located = 0usize;
     for entry in vault.index.all_chunks() {
         let (id, location) = entry?;
         if live.contains(&id) {
             used_packs.insert(location.pack_no);
+            live_located += 1;
         } else {
             located.entry(location.pack_no).or_default().push(id);
         }
+    }
+    // Without a location for every chunk in use, a pack holding one of them could look
+    // unused; deleting nothing is the only safe choice then.
+    if live_located < live.len() {
+        return Err(Error::Invalid {
+            what: "index",
+            detail: format!(
+                "{} chunks that files use have no location in the index; run `wormvault check` and \
+                 `wormvault repair --rebuild-index` before gc",
+                live.len() - live_located
+            ),
+        });
     }
 
     // Sweep candidates: finished packs without a used chunk. The pack this run may

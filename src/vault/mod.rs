@@ -66,6 +66,10 @@ pub struct MountSettings {
     pub worker_threads: usize,
     /// Folder of the host state file; `None` means the default.
     pub state_dir: Option<std::path::PathBuf>,
+    /// Owner and permission bits the root folder gets at mount, so an unprivileged
+    /// backup user can write there.
+    pub root_owner: Option<(u32, u32)>,
+    pub root_mode: Option<u32>,
 }
 
 impl Default for MountSettings {
@@ -75,6 +79,8 @@ impl Default for MountSettings {
             commit_interval: Duration::from_secs(5),
             worker_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             state_dir: None,
+            root_owner: None,
+            root_mode: None,
         }
     }
 }
@@ -215,6 +221,7 @@ impl Vault {
             _lock: lock,
         };
         vault.ensure_root()?;
+        vault.apply_root_settings()?;
         vault.seal_interrupted()?;
         vault.commit()?;
         Ok(vault)
@@ -250,10 +257,35 @@ impl Vault {
         Ok(())
     }
 
+    fn apply_root_settings(&mut self) -> Result<()> {
+        let Some(mut root) = self.index.inode(ROOT_INO)?.or_else(|| self.overlay.inodes.get(&ROOT_INO).cloned().flatten()) else {
+            return Ok(());
+        };
+        let before = root.clone();
+        if let Some((uid, gid)) = self.mount.root_owner {
+            root.uid = uid;
+            root.gid = gid;
+        }
+        if let Some(mode) = self.mount.root_mode {
+            root.perm = mode as u16;
+        }
+        if root != before {
+            log::info!("root folder set: uid={} gid={} mode={:o}", root.uid, root.gid, root.perm);
+            self.put_inode(root);
+        }
+        Ok(())
+    }
+
     /// Seals, as incomplete at their durable length, the files a crash left open.
     fn seal_interrupted(&mut self) -> Result<()> {
         for ino in self.index.writing_inodes()? {
             let Some(mut inode) = self.index.inode(ino)? else { continue };
+            // The writing tree only lists candidates; the sealed inode decides, so an
+            // entry added there cannot reseal a file and reset its retention.
+            if inode.state != FileState::Writing || inode.kind != NodeKind::File {
+                log::warn!("writing entry for an inode that is not being written ignored: ino={ino}");
+                continue;
+            }
             let extents = self.index.manifest(ino)?.unwrap_or_default();
             let manifest = Manifest::new(extents);
             inode.size = manifest.len();

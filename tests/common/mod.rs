@@ -56,7 +56,11 @@ impl TestStore {
     /// Mounts the store with extra `-o` options.
     pub fn mount_with(&self, options: &[&str]) -> Mount {
         let mountpoint = self.dir.path().join("mnt");
-        fs::create_dir_all(&mountpoint).unwrap();
+        // A dead mount left by a killed daemon exists but fails stat with ENOTCONN;
+        // the daemon detaches it, so only other failures stop the test.
+        if let Err(error) = fs::create_dir_all(&mountpoint) {
+            assert_eq!(error.kind(), io::ErrorKind::AlreadyExists, "creating {mountpoint:?}: {error}");
+        }
         Mount::start(&self.root, &mountpoint, &self.passphrase_file, options, &self.state_dir())
     }
 
@@ -105,7 +109,9 @@ impl Mount {
     fn wait_until_mounted(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if is_mounted(&self.path) {
+            // A dead mount is listed too, but statfs on it fails with ENOTCONN (stat may
+            // still answer from the kernel's attribute cache).
+            if is_mounted(&self.path) && statfs_answers(&self.path) {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -209,6 +215,15 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::Exit
         let _ = child.kill();
         panic!("daemon did not exit within {timeout:?} after unmount")
     })
+}
+
+/// Whether statfs on `path` succeeds; FUSE sends it to the daemon every time.
+pub fn statfs_answers(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: statvfs writes into the zeroed struct.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) == 0 }
 }
 
 /// Whether `path` is a FUSE mountpoint in /proc/self/mountinfo.
