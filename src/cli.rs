@@ -169,6 +169,12 @@ pub struct InitArgs {
     /// Argon2id passes for the key slot.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub kdf_passes: u32,
+    /// Average chunk size in KiB (a power of two, 4 to 1024); the minimum is a quarter
+    /// of it and the maximum eight times it. Smaller chunks deduplicate more of a
+    /// database dump that changed a little and make a larger index. Fixed for the
+    /// store's life.
+    #[arg(long, default_value_t = 16, value_name = "KIB")]
+    pub chunk_avg_kib: u32,
 }
 
 #[derive(Debug, Args)]

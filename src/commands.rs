@@ -5,7 +5,7 @@ use zeroize::Zeroizing;
 
 use wormvault::crypto::KdfParams;
 use wormvault::retention::parse_duration;
-use wormvault::unlock::{init_store, InitOptions, DEFAULT_CHUNKER};
+use wormvault::unlock::{init_store, InitOptions};
 
 use crate::cli::{CheckArgs, GcArgs, HoldArgs, InitArgs, KeyChangeArgs, KeyCommand, RepairArgs, RetainArgs, StatsArgs};
 use crate::passphrase;
@@ -14,8 +14,13 @@ pub fn init(args: InitArgs, env_passphrase: Option<Zeroizing<String>>) -> anyhow
     let retention_seconds = parse_duration(&args.retention).map_err(anyhow::Error::msg).context("invalid --retention")?;
     let kdf = KdfParams { memory_kib: args.kdf_memory_mib.saturating_mul(1024), passes: args.kdf_passes, lanes: 1 };
     kdf.validate().map_err(anyhow::Error::msg).context("invalid key derivation parameters")?;
+    if !args.chunk_avg_kib.is_power_of_two() || !(4..=1024).contains(&args.chunk_avg_kib) {
+        anyhow::bail!("invalid --chunk-avg-kib {}: expected a power of two from 4 to 1024", args.chunk_avg_kib);
+    }
+    let avg_bytes = args.chunk_avg_kib * 1024;
+    let chunker = wormvault::chunking::ChunkerParams { min_bytes: avg_bytes / 4, avg_bytes, max_bytes: avg_bytes * 8 };
     let secret = passphrase::obtain(args.passphrase.passphrase_file.as_deref(), env_passphrase, true)?;
-    let options = InitOptions { retention_seconds, chunker: DEFAULT_CHUNKER, kdf };
+    let options = InitOptions { retention_seconds, chunker, kdf };
     init_store(&args.store, &secret, &options)?;
     println!("created store {} with retention {}", args.store.display(), args.retention);
     Ok(())

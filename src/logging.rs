@@ -41,7 +41,7 @@ impl log::Log for Logger {
 
 /// Installs the logger with an env_logger filter specification.
 pub fn install(filters: &str) {
-    let stderr = env_logger::Builder::new().parse_filters(filters).format_timestamp_secs().build();
+    let stderr = env_logger::Builder::new().parse_filters(filters).format_timestamp_millis().build();
     let max_level = stderr.filter();
     log::set_boxed_logger(Box::new(Logger { stderr })).expect("the logger is installed once");
     log::set_max_level(max_level);

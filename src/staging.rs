@@ -287,19 +287,23 @@ impl StagedFile {
     /// Cuts chunks off the front of the tail. Unless `all`, the last
     /// [`HOLDBACK_BYTES`] stay, and so does a piece whose cut needs more data.
     fn cut(&mut self, pipeline: &Pipeline, all: bool) -> Result<()> {
+        // Unless cutting everything, a chunk is cut only when a whole maximum-size
+        // chunk plus the holdback is buffered: then the cut is decided and lies before
+        // the holdback, so no byte is scanned twice.
+        let max = pipeline.chunker.params().max_bytes as usize;
+        if !all && self.tail.len() < max + HOLDBACK_BYTES {
+            return Ok(());
+        }
         let tail = std::mem::take(&mut self.tail);
         let mut consumed = 0;
         let mut result = Ok(());
-        while consumed < tail.len() {
+        while consumed < tail.len() && (all || tail.len() - consumed >= max + HOLDBACK_BYTES) {
             let available = &tail[consumed..];
             let len = match pipeline.chunker.find_cut(available) {
                 Some(len) => len,
                 None if all => available.len(),
                 None => break,
             };
-            if !all && consumed + len + HOLDBACK_BYTES > tail.len() {
-                break;
-            }
             match pipeline.store.put(available[..len].to_vec(), &self.ticket) {
                 Ok(id) => self.push_extent(Extent { len: len as u64, chunk: Some(id) }),
                 Err(error) => {

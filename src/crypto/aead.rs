@@ -23,8 +23,10 @@ pub struct AuthenticationFailed;
 /// Seals `plain` under `key`, binding `aad`.
 pub fn seal(key: &SubKey, aad: &[u8], plain: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
+    // A user-space CSPRNG (ChaCha, seeded and reseeded from the OS) avoids one
+    // getrandom call per seal; 192-bit random nonces need no counter.
     let mut nonce = [0u8; NONCE_LEN];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    rand::thread_rng().fill_bytes(&mut nonce);
     let ciphertext = cipher
         .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
         .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");

@@ -76,7 +76,7 @@ impl Index {
             .path(path)
             .cache_capacity(INDEX_CACHE_BYTES)
             .flush_every_ms(None)
-            .mode(sled::Mode::HighThroughput)
+            .mode(sled::Mode::LowSpace)
             .open()
             .map_err(sled_error("db"))?;
         let tree = |name: &'static str| db.open_tree(name).map_err(sled_error(name));

@@ -398,15 +398,19 @@ impl Vault {
             snapshot: false,
             ops: self.overlay_ops(),
         };
+        let started = Instant::now();
         let (pack_no, offset) = self.chunks.append_commit(record.seq, false, &codec::encode(&record))?;
         let finished = self.chunks.sync()?;
+        let synced = Instant::now();
         for pack_no in &finished {
             immutable::seal_file(&self.paths.packs().join(pack_file_name(*pack_no)));
         }
         let applied = self.chunks.uncommitted();
         let marker = IndexMarker { pack_no, offset, seq: record.seq, clock: record.clock, next_ino: record.next_ino };
         self.index.apply(&applied, &record, marker)?;
+        let indexed = Instant::now();
         self.index.flush()?;
+        let flushed = Instant::now();
         self.chunks.mark_applied(&applied);
         self.marker = marker;
         self.overlay = Overlay::default();
@@ -419,11 +423,14 @@ impl Vault {
             }
         }
         log::debug!(
-            "commit done: seq={} ops={} chunks={} pack={pack_no:016x} finished_packs={}",
+            "commit done: seq={} ops={} chunks={} pack={pack_no:016x} finished_packs={} sync_ms={} index_ms={} flush_ms={}",
             record.seq,
             record.ops.len(),
             applied.len(),
-            finished.len()
+            finished.len(),
+            synced.duration_since(started).as_millis(),
+            indexed.duration_since(synced).as_millis(),
+            flushed.duration_since(indexed).as_millis(),
         );
         Ok(())
     }

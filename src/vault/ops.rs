@@ -361,23 +361,42 @@ impl Vault {
         Ok(data.len() as u32)
     }
 
+    /// Clears the set-user-ID and set-group-ID bits, as a write by another user does.
+    pub fn clear_set_id_bits(&mut self, ino: u64) {
+        if let Ok(mut inode) = self.current(ino) {
+            if inode.perm & 0o6000 != 0 {
+                inode.perm &= !0o6000;
+                self.put_inode(inode);
+            }
+        }
+    }
+
     /// FLUSH: hands the data received so far to the store, waits until it is in a
     /// pack, and returns any failure, so `close()` reports it.
     pub fn flush(&mut self, ino: u64, fh: u64) -> FsResult<()> {
+        match self.flush_start(ino, fh)? {
+            Some(ticket) => match ticket.wait() {
+                Some(errno) => Err(FsError::Errno(errno)),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// The first half of FLUSH: hands the data over and returns the ticket to wait on,
+    /// so the FUSE adapter can wait off the request loop while other requests go on.
+    pub fn flush_start(&mut self, ino: u64, fh: u64) -> FsResult<Option<Arc<crate::chunkstore::Ticket>>> {
         let writable = self.handles.get(&fh).is_some_and(|handle| handle.writable);
         let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker };
-        let Some(write) = self.writes.get_mut(&ino) else { return Ok(()) };
+        let Some(write) = self.writes.get_mut(&ino) else { return Ok(None) };
         if !writable {
-            return Ok(());
+            return Ok(None);
         }
         if write.writers == 1 {
             write.closing = true;
         }
         write.file.settle(&pipeline)?;
-        match write.file.ticket.wait() {
-            Some(errno) => Err(FsError::Errno(errno)),
-            None => Ok(()),
-        }
+        Ok(Some(write.file.ticket.clone()))
     }
 
     /// RELEASE: the last writable handle of a file seals it.
