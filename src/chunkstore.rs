@@ -263,7 +263,7 @@ impl ChunkStore {
         Ok(writer.take_finished())
     }
 
-    /// The pack being appended to and its next offset.
+    /// Returns the pack being appended to and its next offset.
     pub fn position(&self) -> (u64, u64) {
         self.shared.writer.lock().expect("pack writer lock poisoned").position()
     }
@@ -276,7 +276,7 @@ impl ChunkStore {
         finished
     }
 
-    /// The reason writes are refused, once a pack write has failed for good.
+    /// Returns why writes are rejected, once a pack write has failed for good.
     pub fn degraded(&self) -> Option<String> {
         if !self.shared.degraded.load(Ordering::Relaxed) {
             return None;

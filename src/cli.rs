@@ -181,7 +181,7 @@ pub struct InitArgs {
 pub struct MountArgs {
     /// Folder of the store.
     pub store: PathBuf,
-    /// Where to mount it.
+    /// Folder to mount the store on.
     pub mountpoint: PathBuf,
     /// Stay in the foreground (for systemd); otherwise go to the background once the
     /// mount is ready.

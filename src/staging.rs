@@ -25,7 +25,7 @@ pub const PENDING_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 /// Zero extents are split at this alignment when a write lands in them.
 const ZERO_SPLIT_ALIGN: u64 = 64 * 1024;
 
-/// What a staged file needs from the store.
+/// The chunk store and chunker that a staged file writes through.
 pub struct Pipeline<'a> {
     pub store: &'a ChunkStore,
     pub chunker: &'a Chunker,
@@ -339,7 +339,7 @@ impl StagedFile {
         Ok(())
     }
 
-    /// The extents after the last [`StagedFile::settle`].
+    /// Returns the extents as of the last [`StagedFile::settle`].
     pub fn extents(&self) -> &[Extent] {
         &self.extents
     }

@@ -332,13 +332,13 @@ pub fn dirent_key(keys: &Keys, parent: u64, name: &[u8]) -> DirentKey {
     key
 }
 
-/// The readdir cookie of an entry key.
+/// Returns the readdir cookie of an entry key.
 pub fn dirent_cookie(key: &DirentKey) -> u64 {
     u64::from_be_bytes(key[16..24].try_into().expect("8 bytes"))
 }
 
-/// The smallest key of folder `parent` that sorts after every entry with a cookie of
-/// at most `cookie`, for resuming a listing.
+/// Returns the smallest key of folder `parent` that sorts after every entry with a
+/// cookie of at most `cookie`, for resuming a listing.
 pub fn dirent_resume_key(keys: &Keys, parent: u64, cookie: u64) -> DirentKey {
     let mut key = [0xffu8; 32];
     key[..16].copy_from_slice(&dir_tag(keys, parent));

@@ -303,7 +303,7 @@ impl Vault {
         self.dirty_since.get_or_insert_with(Instant::now);
     }
 
-    /// Whether the commit interval has passed since the oldest uncommitted change.
+    /// Returns whether the commit interval has passed since the oldest uncommitted change.
     pub fn commit_due(&self) -> bool {
         self.dirty_since.is_some_and(|since| since.elapsed() >= self.mount.commit_interval)
     }
@@ -528,7 +528,7 @@ impl Vault {
         FsError::Refused { op, ino, refusal }
     }
 
-    /// The pack being appended to and its next offset.
+    /// Returns the pack being appended to and its next offset.
     pub(crate) fn chunks_position(&self) -> (u64, u64) {
         self.chunks.position()
     }
@@ -569,7 +569,7 @@ impl Vault {
     }
 }
 
-/// Refuses a store older than the host state file says it should be.
+/// Rejects a store older than the commit the host state file records.
 fn check_rollback(host_state: &HostState, keys: &Keys, seq: u64) -> Result<()> {
     if let Some(recorded) = host_state.read(keys)? {
         if recorded > seq {

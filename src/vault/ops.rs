@@ -12,7 +12,7 @@ use crate::retention::{self, Refusal};
 use crate::staging::{Pipeline, StagedFile};
 use crate::tree::{FileState, Inode, Manifest, NodeKind, ROOT_INO};
 
-/// Longest name component, as on Linux filesystems.
+/// Maximum length of a name component in bytes, as on Linux filesystems.
 pub const NAME_MAX: usize = 255;
 /// Entries fetched from the index per step of a listing.
 const LIST_BATCH: usize = 128;
