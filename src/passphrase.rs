@@ -55,16 +55,22 @@ pub fn obtain_new(file: Option<&Path>, from_env: Option<Zeroizing<String>>) -> a
         }
         return Ok(Zeroizing::new(value.as_bytes().to_vec()));
     }
+    prompt("new passphrase: ", Some("repeat new passphrase: "), "give --new-passphrase-file, set WORMVAULT_NEW_PASSPHRASE")
+}
+
+/// Reads a passphrase at a prompt without echo, asking twice when `repeat` is given.
+fn prompt(label: &str, repeat: Option<&str>, alternatives: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let first = Zeroizing::new(
-        rpassword::prompt_password("new passphrase: ")
-            .context("no new passphrase: give --new-passphrase-file, set WORMVAULT_NEW_PASSPHRASE, or run on a terminal")?,
+        rpassword::prompt_password(label).with_context(|| format!("no passphrase: {alternatives}, or run on a terminal"))?,
     );
     if first.is_empty() {
         bail!("the passphrase must not be empty");
     }
-    let second = Zeroizing::new(rpassword::prompt_password("repeat new passphrase: ").context("cannot read passphrase")?);
-    if *first != *second {
-        bail!("the two passphrases differ");
+    if let Some(repeat) = repeat {
+        let second = Zeroizing::new(rpassword::prompt_password(repeat).context("cannot read passphrase")?);
+        if *first != *second {
+            bail!("the two passphrases differ");
+        }
     }
     Ok(Zeroizing::new(first.as_bytes().to_vec()))
 }
@@ -106,18 +112,6 @@ pub fn obtain(file: Option<&Path>, from_env: Option<Zeroizing<String>>, confirm:
         }
         return Ok(Zeroizing::new(value.as_bytes().to_vec()));
     }
-    let first = Zeroizing::new(
-        rpassword::prompt_password("wormvault passphrase: ")
-            .context("no passphrase: give --passphrase-file, set WORMVAULT_PASSPHRASE, or run on a terminal")?,
-    );
-    if first.is_empty() {
-        bail!("the passphrase must not be empty");
-    }
-    if confirm {
-        let second = Zeroizing::new(rpassword::prompt_password("repeat passphrase: ").context("cannot read passphrase")?);
-        if *first != *second {
-            bail!("the two passphrases differ");
-        }
-    }
-    Ok(Zeroizing::new(first.as_bytes().to_vec()))
+    let repeat = confirm.then_some("repeat passphrase: ");
+    prompt("wormvault passphrase: ", repeat, "give --passphrase-file, set WORMVAULT_PASSPHRASE")
 }

@@ -10,7 +10,7 @@ use crate::crypto::ChunkId;
 use crate::error::{Error, Result};
 use crate::store::format::{FrameHeader, KIND_CHUNK, KIND_COMMIT};
 use crate::store::pack::{list_packs, scan_pack, Location, PackReader, ScanEnd};
-use crate::tree::{NodeKind, ROOT_INO};
+use crate::tree::NodeKind;
 use crate::unlock::unlock_store;
 
 use super::{MountSettings, Vault};
@@ -172,21 +172,9 @@ fn commit_sequence_gaps(frames: &HashMap<(u64, u64), FrameHeader>) -> Vec<String
 /// Maps inode numbers to (parent, name) from every directory entry.
 fn file_paths(vault: &Vault) -> Result<HashMap<u64, (u64, Vec<u8>)>> {
     let mut names = HashMap::new();
-    let mut stack = vec![ROOT_INO];
-    while let Some(dir) = stack.pop() {
-        let mut after = None;
-        loop {
-            let batch = vault.index.dirents_after(dir, after.as_ref(), 256)?;
-            let Some((last, _)) = batch.last() else { break };
-            after = Some(*last);
-            for (_, dirent) in batch {
-                if dirent.kind == NodeKind::Dir {
-                    stack.push(dirent.ino);
-                }
-                names.insert(dirent.ino, (dir, dirent.name));
-            }
-        }
-    }
+    vault.walk_index_tree(|parent, dirent| {
+        names.insert(dirent.ino, (parent, dirent.name));
+    })?;
     Ok(names)
 }
 

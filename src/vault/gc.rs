@@ -20,7 +20,7 @@ use crate::index::IndexMarker;
 use crate::store::format::pack_file_name;
 use crate::store::immutable;
 use crate::store::pack::list_packs;
-use crate::tree::{CommitRecord, NodeKind, Op, ROOT_INO};
+use crate::tree::{CommitRecord, Op};
 use crate::unlock::unlock_store;
 
 use super::{MountSettings, Vault};
@@ -115,21 +115,9 @@ pub fn collect_garbage(root: &Path, passphrase: &[u8]) -> Result<GcReport> {
 fn write_snapshot(vault: &mut Vault) -> Result<()> {
     vault.commit()?;
     let mut ops = Vec::new();
-    let mut folders = vec![ROOT_INO];
-    while let Some(folder) = folders.pop() {
-        let mut after = None;
-        loop {
-            let batch = vault.index.dirents_after(folder, after.as_ref(), 256)?;
-            let Some((last, _)) = batch.last() else { break };
-            after = Some(*last);
-            for (_, dirent) in batch {
-                if dirent.kind == NodeKind::Dir {
-                    folders.push(dirent.ino);
-                }
-                ops.push(Op::PutDirent { parent: folder, name: dirent.name, ino: dirent.ino, kind: dirent.kind });
-            }
-        }
-    }
+    vault.walk_index_tree(|parent, dirent| {
+        ops.push(Op::PutDirent { parent, name: dirent.name, ino: dirent.ino, kind: dirent.kind });
+    })?;
     for inode in vault.index.all_inodes() {
         ops.push(Op::PutInode(inode?));
     }

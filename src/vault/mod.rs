@@ -528,6 +528,27 @@ impl Vault {
         FsError::Refused { op, ino, refusal }
     }
 
+    /// Calls `visit(parent, entry)` for every entry reachable from the root in the
+    /// index, folder by folder; entries only in the overlay are not visited.
+    pub(crate) fn walk_index_tree(&self, mut visit: impl FnMut(u64, Dirent)) -> Result<()> {
+        let mut folders = vec![ROOT_INO];
+        while let Some(folder) = folders.pop() {
+            let mut after = None;
+            loop {
+                let batch = self.index.dirents_after(folder, after.as_ref(), 256)?;
+                let Some((last, _)) = batch.last() else { break };
+                after = Some(*last);
+                for (_, dirent) in batch {
+                    if dirent.kind == NodeKind::Dir {
+                        folders.push(dirent.ino);
+                    }
+                    visit(folder, dirent);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Returns the pack being appended to and its next offset.
     pub(crate) fn chunks_position(&self) -> (u64, u64) {
         self.chunks.position()
