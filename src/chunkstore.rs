@@ -24,6 +24,8 @@ use crate::store::pack::{Location, PackReader, PackWriter};
 /// Jobs waiting for a worker: about 2 MiB of plaintext at the 16 KiB average chunk
 /// size, 16 MiB at most with 128 KiB chunks.
 const QUEUE_DEPTH: usize = 128;
+/// Prefetch requests waiting; more are dropped, since prefetching is only a hint.
+const PREFETCH_QUEUE_DEPTH: usize = 256;
 /// Bound on the decrypted-chunk cache.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
@@ -112,12 +114,18 @@ struct Shared {
     cache: Mutex<ChunkCache>,
     degraded: AtomicBool,
     counters: ChunkCounters,
+    /// Chunks the prefetch thread is loading, and the signal that one is done.
+    prefetching: Mutex<HashSet<ChunkId>>,
+    prefetched: Condvar,
 }
 
 pub struct ChunkStore {
     shared: Arc<Shared>,
     jobs: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
+    /// Requests to the prefetch thread, which decrypts ahead of sequential reads on
+    /// another core.
+    prefetch: Option<Sender<ChunkId>>,
 }
 
 impl ChunkStore {
@@ -141,9 +149,11 @@ impl ChunkStore {
             cache: Mutex::new(ChunkCache::default()),
             degraded: AtomicBool::new(false),
             counters: ChunkCounters::default(),
+            prefetching: Mutex::new(HashSet::new()),
+            prefetched: Condvar::new(),
         });
         let (sender, receiver) = bounded::<Job>(QUEUE_DEPTH);
-        let workers = (0..worker_count.max(1))
+        let workers: Vec<JoinHandle<()>> = (0..worker_count.max(1))
             .map(|number| {
                 let shared = shared.clone();
                 let receiver = receiver.clone();
@@ -153,7 +163,17 @@ impl ChunkStore {
                     .expect("spawning a worker thread")
             })
             .collect();
-        ChunkStore { shared, jobs: Some(sender), workers }
+        let (prefetch, requests) = bounded::<ChunkId>(PREFETCH_QUEUE_DEPTH);
+        let prefetcher = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("wormvault-read".into())
+                .spawn(move || run_prefetcher(&shared, &requests))
+                .expect("spawning the prefetch thread")
+        };
+        let mut workers = workers;
+        workers.push(prefetcher);
+        ChunkStore { shared, jobs: Some(sender), workers, prefetch: Some(prefetch) }
     }
 
     pub fn counters(&self) -> &ChunkCounters {
@@ -192,11 +212,42 @@ impl ChunkStore {
 
     /// Returns the plaintext of a chunk, authenticated.
     pub fn get(&self, id: &ChunkId) -> Result<Arc<Vec<u8>>> {
-        if let Some(plain) = self.shared.cache.lock().expect("cache lock poisoned").get(id) {
+        if let Some(plain) = self.wait_for_prefetch(id) {
             return Ok(plain);
         }
+        load_chunk(&self.shared, id)
+    }
+
+    /// Returns the chunk from the cache, first waiting for the prefetcher if it is
+    /// loading it right now, so the same chunk is not decrypted twice.
+    fn wait_for_prefetch(&self, id: &ChunkId) -> Option<Arc<Vec<u8>>> {
+        let mut loading = self.shared.prefetching.lock().expect("prefetch lock poisoned");
+        while loading.contains(id) {
+            loading = self.shared.prefetched.wait(loading).expect("prefetch lock poisoned");
+        }
+        drop(loading);
+        self.shared.cache.lock().expect("cache lock poisoned").get(id)
+    }
+
+    /// Asks the prefetch thread to load and decrypt `ids` into the cache, ahead of a
+    /// sequential reader. Chunks already cached or queued are skipped.
+    pub fn prefetch(&self, ids: &[ChunkId]) {
+        let Some(queue) = &self.prefetch else { return };
+        let mut loading = self.shared.prefetching.lock().expect("prefetch lock poisoned");
+        let cache = self.shared.cache.lock().expect("cache lock poisoned");
+        for id in ids {
+            if cache.get(id).is_none() && !loading.contains(id) && queue.try_send(*id).is_ok() {
+                loading.insert(*id);
+            }
+        }
+    }
+}
+
+/// Loads, authenticates and caches one chunk.
+fn load_chunk(shared: &Shared, id: &ChunkId) -> Result<Arc<Vec<u8>>> {
+    {
         let location = {
-            let state = self.shared.state.lock().expect("chunk state lock poisoned");
+            let state = shared.state.lock().expect("chunk state lock poisoned");
             if let Some(plain) = state.inflight.get(id) {
                 return Ok(plain.clone());
             }
@@ -204,13 +255,26 @@ impl ChunkStore {
         };
         let location = match location {
             Some(location) => location,
-            None => self.shared.index.chunk_location(id)?.ok_or(Error::ChunkMissing { chunk: *id })?,
+            None => shared.index.chunk_location(id)?.ok_or(Error::ChunkMissing { chunk: *id })?,
         };
-        let sealed = self.shared.reader.read(location)?;
-        let plain = Arc::new(open_chunk(&self.shared.keys, &self.shared.store_id, id, location, &sealed)?);
-        self.shared.cache.lock().expect("cache lock poisoned").insert(*id, plain.clone());
+        let sealed = shared.reader.read(location)?;
+        let plain = Arc::new(open_chunk(&shared.keys, &shared.store_id, id, location, &sealed)?);
+        shared.cache.lock().expect("cache lock poisoned").insert(*id, plain.clone());
         Ok(plain)
     }
+}
+
+/// Loads prefetch requests one by one. A failure is left for the reader to meet and
+/// report when it asks for the chunk itself.
+fn run_prefetcher(shared: &Shared, requests: &Receiver<ChunkId>) {
+    while let Ok(id) = requests.recv() {
+        let _ = load_chunk(shared, &id);
+        shared.prefetching.lock().expect("prefetch lock poisoned").remove(&id);
+        shared.prefetched.notify_all();
+    }
+}
+
+impl ChunkStore {
 
     /// Returns whether any of `ids` failed to reach a pack.
     pub fn first_lost<'a>(&self, ids: impl Iterator<Item = &'a ChunkId>) -> Option<usize> {
@@ -294,6 +358,7 @@ impl ChunkStore {
 impl Drop for ChunkStore {
     fn drop(&mut self) {
         self.jobs = None;
+        self.prefetch = None;
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }

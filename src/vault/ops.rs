@@ -14,6 +14,9 @@ use crate::tree::{FileState, Inode, Manifest, NodeKind, ROOT_INO};
 
 /// Maximum length of a name component in bytes, as on Linux filesystems.
 pub const NAME_MAX: usize = 255;
+/// How far ahead of a read the prefetcher decrypts. The kernel reads ahead up to
+/// 1 MiB on its own, so this keeps the next megabytes ready behind it.
+const PREFETCH_BYTES: u64 = 4 * 1024 * 1024;
 /// Entries fetched from the index per step of a listing.
 const LIST_BATCH: usize = 128;
 
@@ -343,7 +346,23 @@ impl Vault {
                 manifest
             }
         };
-        Ok(read_manifest(&self.chunks, &manifest, offset, len as usize)?)
+        let bytes = read_manifest(&self.chunks, &manifest, offset, len as usize)?;
+        self.prefetch_after(&manifest, offset + bytes.len() as u64);
+        Ok(bytes)
+    }
+
+    /// Queues the chunks of the next [`PREFETCH_BYTES`] after `end`, so a sequential
+    /// reader finds them decrypted.
+    fn prefetch_after(&self, manifest: &Manifest, end: u64) {
+        let Some((mut index, _)) = manifest.find(end) else { return };
+        let mut ids = Vec::new();
+        while index < manifest.extents.len() && manifest.start(index) < end + PREFETCH_BYTES {
+            if let Some(id) = manifest.extents[index].chunk {
+                ids.push(id);
+            }
+            index += 1;
+        }
+        self.chunks.prefetch(&ids);
     }
 
     pub fn write(&mut self, ino: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
