@@ -58,14 +58,18 @@ pub fn check(args: CheckArgs, env_passphrase: Option<Zeroizing<String>>) -> anyh
 
 pub fn repair(args: RepairArgs, env_passphrase: Option<Zeroizing<String>>) -> anyhow::Result<()> {
     let secret = passphrase::obtain(args.passphrase.passphrase_file.as_deref(), env_passphrase, false)?;
-    let aside = wormvault::vault::check::rebuild_index(&args.store, &secret)?;
+    let mut bar = Progress::new("scanning packs");
+    let aside = wormvault::vault::check::rebuild_index(&args.store, &secret, &mut |done, total| bar.show(done, total))?;
+    bar.finish();
     println!("index rebuilt from the packs; the old index was moved to {}", aside.display());
     Ok(())
 }
 
 pub fn gc(args: GcArgs, env_passphrase: Option<Zeroizing<String>>) -> anyhow::Result<()> {
     let secret = passphrase::obtain(args.passphrase.passphrase_file.as_deref(), env_passphrase, false)?;
-    let report = wormvault::vault::gc::collect_garbage(&args.store, &secret)?;
+    let mut bar = Progress::new("scanning packs");
+    let report = wormvault::vault::gc::collect_garbage(&args.store, &secret, &mut |done, total| bar.show(done, total))?;
+    bar.finish();
     println!(
         "gc done: {} packs deleted, {} bytes reclaimed, {} packs kept because files still use them",
         report.packs_deleted, report.bytes_reclaimed, report.packs_kept

@@ -196,7 +196,7 @@ fn path_of(names: &HashMap<u64, (u64, Vec<u8>)>, ino: u64) -> String {
 }
 
 /// Moves the index aside and rebuilds it from the packs alone.
-pub fn rebuild_index(root: &Path, passphrase: &[u8]) -> Result<std::path::PathBuf> {
+pub fn rebuild_index(root: &Path, passphrase: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<std::path::PathBuf> {
     let unlocked = unlock_store(root, passphrase)?;
     let index = unlocked.paths.index();
     let lock = crate::store::lock::StoreLock::acquire(root, &unlocked.paths.lock(), "repair")?;
@@ -205,7 +205,8 @@ pub fn rebuild_index(root: &Path, passphrase: &[u8]) -> Result<std::path::PathBu
         std::fs::rename(&index, &aside).map_err(|source| Error::io("failed to move the index aside to", &aside, source))?;
     }
     drop(lock);
-    let vault = Vault::open_store(unlocked, MountSettings { worker_threads: 1, ..MountSettings::default() }, "repair")?;
+    let settings = MountSettings { worker_threads: 1, ..MountSettings::default() };
+    let vault = Vault::open_store_with_progress(unlocked, settings, "repair", progress)?;
     drop(vault);
     Ok(aside)
 }

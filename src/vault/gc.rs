@@ -38,12 +38,48 @@ pub struct GcReport {
 const SNAPSHOT_LIMIT_BYTES: usize = 60 * 1024 * 1024;
 
 /// Runs a collection on the store at `root` (it must not be mounted).
-pub fn collect_garbage(root: &Path, passphrase: &[u8]) -> Result<GcReport> {
+/// `progress` is called with (packs scanned, packs in all) while the store is opened.
+pub fn collect_garbage(root: &Path, passphrase: &[u8], progress: &mut dyn FnMut(u64, u64)) -> Result<GcReport> {
     let unlocked = unlock_store(root, passphrase)?;
-    let mut vault = Vault::open_store(unlocked, MountSettings { worker_threads: 1, ..MountSettings::default() }, "gc")?;
+    let settings = MountSettings { worker_threads: 1, ..MountSettings::default() };
+    let mut vault = Vault::open_store_with_progress(unlocked, settings, "gc", progress)?;
     let packs_dir = vault.paths.packs();
+    let Marked { unused, mut located, kept } = mark(&vault)?;
+    let mut report = GcReport { packs_kept: kept, ..GcReport::default() };
+    if unused.is_empty() {
+        return Ok(report);
+    }
 
-    // Mark: every chunk that a file's manifest names.
+    write_snapshot(&mut vault)?;
+
+    for pack_no in unused {
+        let path = packs_dir.join(pack_file_name(pack_no));
+        let ids = located.remove(&pack_no).unwrap_or_default();
+        vault.index.remove_chunks(&ids)?;
+        vault.index.flush()?;
+        let size = std::fs::metadata(&path).map(|metadata| metadata.len()).unwrap_or(0);
+        immutable::set_immutable(&path, false).map_err(|source| Error::io("failed to clear the immutable attribute of", &path, source))?;
+        std::fs::remove_file(&path).map_err(|source| Error::io("failed to delete pack", &path, source))?;
+        log::info!("unused pack deleted: pack={pack_no:016x} bytes={size} chunks={}", ids.len());
+        report.packs_deleted += 1;
+        report.bytes_reclaimed += size;
+    }
+    crate::store::sync_dir(&packs_dir)?;
+    Ok(report)
+}
+
+/// The result of the mark phase.
+pub(crate) struct Marked {
+    /// Finished packs that hold no chunk any file uses, ascending.
+    pub unused: Vec<u64>,
+    /// Unused chunks by the pack that holds them.
+    pub located: HashMap<u64, Vec<ChunkId>>,
+    /// Packs kept because a file uses one of their chunks.
+    pub kept: u64,
+}
+
+/// Finds the packs no file uses. The pack an open vault may write to is never one.
+pub(crate) fn mark(vault: &Vault) -> Result<Marked> {
     let mut live: HashSet<ChunkId> = HashSet::new();
     for manifest in vault.index.all_manifests() {
         let (_, extents) = manifest?;
@@ -73,42 +109,19 @@ pub fn collect_garbage(root: &Path, passphrase: &[u8]) -> Result<GcReport> {
             ),
         });
     }
-
-    // Sweep candidates: finished packs without a used chunk. The pack this run may
-    // write to (its snapshot) is never a candidate.
     let (current_pack, _) = vault.chunks_position();
-    let mut report = GcReport::default();
-    let mut unused = Vec::new();
-    for pack_no in list_packs(&packs_dir)? {
+    let mut marked = Marked { unused: Vec::new(), located, kept: 0 };
+    for pack_no in list_packs(&vault.paths.packs())? {
         if pack_no >= current_pack {
             continue;
         }
         if used_packs.contains(&pack_no) {
-            report.packs_kept += 1;
+            marked.kept += 1;
         } else {
-            unused.push(pack_no);
+            marked.unused.push(pack_no);
         }
     }
-    if unused.is_empty() {
-        return Ok(report);
-    }
-
-    write_snapshot(&mut vault)?;
-
-    for pack_no in unused {
-        let path = packs_dir.join(pack_file_name(pack_no));
-        let ids = located.remove(&pack_no).unwrap_or_default();
-        vault.index.remove_chunks(&ids)?;
-        vault.index.flush()?;
-        let size = std::fs::metadata(&path).map(|metadata| metadata.len()).unwrap_or(0);
-        immutable::set_immutable(&path, false).map_err(|source| Error::io("failed to clear the immutable attribute of", &path, source))?;
-        std::fs::remove_file(&path).map_err(|source| Error::io("failed to delete pack", &path, source))?;
-        log::info!("unused pack deleted: pack={pack_no:016x} bytes={size} chunks={}", ids.len());
-        report.packs_deleted += 1;
-        report.bytes_reclaimed += size;
-    }
-    crate::store::sync_dir(&packs_dir)?;
-    Ok(report)
+    Ok(marked)
 }
 
 /// Appends a snapshot of the whole namespace and makes it durable.

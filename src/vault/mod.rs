@@ -181,11 +181,22 @@ impl Vault {
     /// Opens an unlocked store for mounting: takes the lock, rolls the index forward
     /// from the packs, and seals files that a crash left being written.
     pub fn open_store(unlocked: Unlocked, mount: MountSettings, purpose: &str) -> Result<Vault> {
+        Self::open_store_with_progress(unlocked, mount, purpose, &mut |_, _| {})
+    }
+
+    /// Opens the store like [`Vault::open_store`], reporting (packs scanned, packs in
+    /// all) while the index is rolled forward, which is long after an index rebuild.
+    pub fn open_store_with_progress(
+        unlocked: Unlocked,
+        mount: MountSettings,
+        purpose: &str,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Vault> {
         let Unlocked { paths, keys, store_id, settings, master, .. } = unlocked;
         drop(master);
         let lock = StoreLock::acquire(&paths.root, &paths.lock(), purpose)?;
         let index = Arc::new(Index::open(&paths.index(), keys.clone())?);
-        let marker = recovery::roll_forward(&paths, &index, &keys, store_id)?;
+        let marker = recovery::roll_forward(&paths, &index, &keys, store_id, progress)?;
         let host_state = HostState::new(mount.state_dir.as_deref(), &store_id);
         check_rollback(&host_state, &keys, marker.seq)?;
         let packs = crate::store::pack::list_packs(&paths.packs())?;

@@ -21,7 +21,14 @@ use crate::tree::CommitRecord;
 ///
 /// A torn tail in the newest pack (a frame cut off by a crash) is truncated away. A
 /// bad frame in any older pack is damage, and the mount is refused.
-pub fn roll_forward(paths: &StorePaths, index: &Index, keys: &Keys, store_id: [u8; 16]) -> Result<IndexMarker> {
+/// `progress` is called with (packs scanned, packs in all) as the scan goes.
+pub fn roll_forward(
+    paths: &StorePaths,
+    index: &Index,
+    keys: &Keys,
+    store_id: [u8; 16],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<IndexMarker> {
     let mut marker = index.marker()?.unwrap_or_default();
     let packs = list_packs(&paths.packs())?;
     let mut chunks: Vec<(ChunkId, Location)> = Vec::new();
@@ -30,6 +37,7 @@ pub fn roll_forward(paths: &StorePaths, index: &Index, keys: &Keys, store_id: [u
     // by a snapshot.
     let mut gap: Option<(u64, u64, u64)> = None;
     for (position, &pack_no) in packs.iter().enumerate() {
+        progress(position as u64, packs.len() as u64);
         if pack_no < marker.pack_no {
             continue;
         }
@@ -120,6 +128,7 @@ pub fn roll_forward(paths: &StorePaths, index: &Index, keys: &Keys, store_id: [u
             file.sync_all().map_err(|source| Error::io("failed to fsync pack", &path, source))?;
         }
     }
+    progress(packs.len() as u64, packs.len() as u64);
     if let Some((from, to, pack_no)) = gap {
         return Err(Error::Damaged {
             path: paths.packs().join(pack_file_name(pack_no)),

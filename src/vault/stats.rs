@@ -29,6 +29,8 @@ pub struct StatsReport {
     pub packs: u64,
     pub oldest_seal: Option<i64>,
     pub newest_seal: Option<i64>,
+    /// Bytes of packs that `gc` would delete now.
+    pub reclaimable_bytes: u64,
 }
 
 impl StatsReport {
@@ -51,7 +53,7 @@ impl StatsReport {
     pub fn to_text(&self) -> String {
         let seal = |time: Option<i64>| time.map(format_time).unwrap_or_else(|| "-".into());
         format!(
-            "files:             {}\ndirectories:       {}\nincomplete files:  {}\nlogical bytes:     {}\nunique bytes:      {}\nstored bytes:      {}\nindex bytes:       {}\ndedup ratio:       {:.2}\ncompression ratio: {:.2}\nchunks:            {}\npacks:             {}\noldest seal:       {}\nnewest seal:       {}\n",
+            "files:             {}\ndirectories:       {}\nincomplete files:  {}\nlogical bytes:     {}\nunique bytes:      {}\nstored bytes:      {}\nindex bytes:       {}\ndedup ratio:       {:.2}\ncompression ratio: {:.2}\nchunks:            {}\npacks:             {}\noldest seal:       {}\nnewest seal:       {}\nreclaimable bytes: {}\n",
             self.files,
             self.directories,
             self.incomplete_files,
@@ -65,13 +67,14 @@ impl StatsReport {
             self.packs,
             seal(self.oldest_seal),
             seal(self.newest_seal),
+            self.reclaimable_bytes,
         )
     }
 
     pub fn to_json(&self) -> String {
         let seal = |time: Option<i64>| time.map(|time| format!("\"{}\"", format_time(time))).unwrap_or_else(|| "null".into());
         format!(
-            "{{\"files\":{},\"directories\":{},\"incomplete_files\":{},\"logical_bytes\":{},\"unique_bytes\":{},\"stored_bytes\":{},\"index_bytes\":{},\"dedup_ratio\":{:.4},\"compression_ratio\":{:.4},\"chunks\":{},\"packs\":{},\"oldest_seal\":{},\"newest_seal\":{}}}",
+            "{{\"files\":{},\"directories\":{},\"incomplete_files\":{},\"logical_bytes\":{},\"unique_bytes\":{},\"stored_bytes\":{},\"index_bytes\":{},\"dedup_ratio\":{:.4},\"compression_ratio\":{:.4},\"chunks\":{},\"packs\":{},\"oldest_seal\":{},\"newest_seal\":{},\"reclaimable_bytes\":{}}}",
             self.files,
             self.directories,
             self.incomplete_files,
@@ -85,6 +88,7 @@ impl StatsReport {
             self.packs,
             seal(self.oldest_seal),
             seal(self.newest_seal),
+            self.reclaimable_bytes,
         )
     }
 }
@@ -129,5 +133,9 @@ pub fn collect(root: &Path, passphrase: &[u8]) -> Result<StatsReport> {
         report.stored_bytes += std::fs::metadata(&path).map(|metadata| metadata.len()).unwrap_or(0);
     }
     report.index_bytes = vault.index.size_on_disk()?;
+    for pack_no in super::gc::mark(&vault)?.unused {
+        let path = packs_dir.join(crate::store::format::pack_file_name(pack_no));
+        report.reclaimable_bytes += std::fs::metadata(&path).map(|metadata| metadata.len()).unwrap_or(0);
+    }
     Ok(report)
 }
