@@ -16,6 +16,7 @@ use super::{MountSettings, Vault};
 #[derive(Debug, Default, Clone)]
 pub struct StatsReport {
     pub files: u64,
+    pub symlinks: u64,
     pub directories: u64,
     pub incomplete_files: u64,
     /// Sum of file sizes.
@@ -53,8 +54,9 @@ impl StatsReport {
     pub fn to_text(&self) -> String {
         let seal = |time: Option<i64>| time.map(format_time).unwrap_or_else(|| "-".into());
         format!(
-            "files:             {}\ndirectories:       {}\nincomplete files:  {}\nlogical bytes:     {}\nunique bytes:      {}\nstored bytes:      {}\nindex bytes:       {}\ndedup ratio:       {:.2}\ncompression ratio: {:.2}\nchunks:            {}\npacks:             {}\noldest seal:       {}\nnewest seal:       {}\nreclaimable bytes: {}\n",
+            "files:             {}\nsymbolic links:    {}\ndirectories:       {}\nincomplete files:  {}\nlogical bytes:     {}\nunique bytes:      {}\nstored bytes:      {}\nindex bytes:       {}\ndedup ratio:       {:.2}\ncompression ratio: {:.2}\nchunks:            {}\npacks:             {}\noldest seal:       {}\nnewest seal:       {}\nreclaimable bytes: {}\n",
             self.files,
+            self.symlinks,
             self.directories,
             self.incomplete_files,
             self.logical_bytes,
@@ -74,8 +76,9 @@ impl StatsReport {
     pub fn to_json(&self) -> String {
         let seal = |time: Option<i64>| time.map(|time| format!("\"{}\"", format_time(time))).unwrap_or_else(|| "null".into());
         format!(
-            "{{\"files\":{},\"directories\":{},\"incomplete_files\":{},\"logical_bytes\":{},\"unique_bytes\":{},\"stored_bytes\":{},\"index_bytes\":{},\"dedup_ratio\":{:.4},\"compression_ratio\":{:.4},\"chunks\":{},\"packs\":{},\"oldest_seal\":{},\"newest_seal\":{},\"reclaimable_bytes\":{}}}",
+            "{{\"files\":{},\"symlinks\":{},\"directories\":{},\"incomplete_files\":{},\"logical_bytes\":{},\"unique_bytes\":{},\"stored_bytes\":{},\"index_bytes\":{},\"dedup_ratio\":{:.4},\"compression_ratio\":{:.4},\"chunks\":{},\"packs\":{},\"oldest_seal\":{},\"newest_seal\":{},\"reclaimable_bytes\":{}}}",
             self.files,
+            self.symlinks,
             self.directories,
             self.incomplete_files,
             self.logical_bytes,
@@ -102,7 +105,8 @@ pub fn collect(root: &Path, passphrase: &[u8]) -> Result<StatsReport> {
         let inode = inode?;
         match inode.kind {
             NodeKind::Dir => report.directories += 1,
-            NodeKind::File | NodeKind::Symlink => {
+            NodeKind::Symlink => report.symlinks += 1,
+            NodeKind::File => {
                 report.files += 1;
                 report.logical_bytes += inode.size;
                 if inode.incomplete() {
