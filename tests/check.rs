@@ -205,15 +205,7 @@ fn store_rollback_refuses_mount() {
     fs::remove_dir_all(&store.root).unwrap();
     copy_tree(&saved, &store.root);
     let mountpoint = store.dir.path().join("mnt");
-    let output = std::process::Command::new(binary())
-        .arg("mount")
-        .arg(&store.root)
-        .arg(&mountpoint)
-        .arg("--passphrase-file")
-        .arg(&store.passphrase_file)
-        .env("WORMVAULT_STATE_DIR", store.state_dir())
-        .output()
-        .unwrap();
+    let output = store.mount_background_output();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "mount of a rolled-back store: {stderr}");
     assert!(stderr.contains("rollback detected"), "{stderr}");

@@ -23,17 +23,7 @@ fn assert_one_line_failure(output: &Output, needle: &str, what: &str) {
 }
 
 fn mount_output(store: &TestStore) -> Output {
-    let mountpoint = store.dir.path().join("mnt");
-    fs::create_dir_all(&mountpoint).unwrap();
-    Command::new(binary())
-        .args(["-q", "mount"])
-        .arg(&store.root)
-        .arg(&mountpoint)
-        .arg("--passphrase-file")
-        .arg(&store.passphrase_file)
-        .env("WORMVAULT_STATE_DIR", store.state_dir())
-        .output()
-        .unwrap()
+    store.mount_background_output()
 }
 
 #[test]

@@ -64,6 +64,23 @@ impl TestStore {
         Mount::start(&self.root, &mountpoint, &self.passphrase_file, options, &self.state_dir())
     }
 
+    /// Runs `wormvault -q mount` without -f on the test's mountpoint and returns its
+    /// output, for mounts that are expected to fail (a successful one stays mounted
+    /// in the background until the test unmounts it).
+    pub fn mount_background_output(&self) -> std::process::Output {
+        let mountpoint = self.dir.path().join("mnt");
+        fs::create_dir_all(&mountpoint).unwrap();
+        Command::new(binary())
+            .args(["-q", "mount"])
+            .arg(&self.root)
+            .arg(&mountpoint)
+            .arg("--passphrase-file")
+            .arg(&self.passphrase_file)
+            .env("WORMVAULT_STATE_DIR", self.state_dir())
+            .output()
+            .expect("running wormvault mount")
+    }
+
     /// Folder of the host state file: inside the test's folder, not /var/lib.
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
