@@ -311,6 +311,18 @@ impl ChunkStore {
     pub fn append_commit(&self, seq: u64, snapshot: bool, record: &[u8]) -> Result<(u64, u64)> {
         let id = commit_id(seq, snapshot);
         let sealed = crypto::seal(&self.shared.keys.data, &frame_aad(KIND_COMMIT, &id, &self.shared.store_id), record);
+        if sealed.len() > crate::store::format::MAX_SEALED_LEN as usize {
+            // NOTE: a commit cannot be split over frames yet, so one this large fails
+            // and is retried at every interval until fewer changes are pending.
+            return Err(Error::Invalid {
+                what: "commit record",
+                detail: format!(
+                    "{} bytes sealed, above the {}-byte frame limit; too many changes in one commit",
+                    sealed.len(),
+                    crate::store::format::MAX_SEALED_LEN
+                ),
+            });
+        }
         let mut writer = self.shared.writer.lock().expect("pack writer lock poisoned");
         let result = writer.append(KIND_COMMIT, &id, &sealed);
         self.note_failure(&writer);

@@ -7,15 +7,16 @@ use bincode::Options;
 use serde::{de::DeserializeOwned, Serialize};
 
 fn options() -> impl Options {
-    bincode::DefaultOptions::new().with_fixint_encoding().reject_trailing_bytes().with_limit(64 << 20)
+    bincode::DefaultOptions::new().with_fixint_encoding().reject_trailing_bytes()
 }
 
-/// Encodes a value; encoding an in-memory record cannot fail.
+/// Encodes a value. There is no size limit here: whoever stores the bytes checks them
+/// against the limit of its container (a pack frame holds at most 64 MiB).
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    options().serialize(value).expect("records encode within the 64 MiB limit")
+    options().serialize(value).expect("in-memory records always encode")
 }
 
 /// Decodes a value, returning a description of what is wrong otherwise.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    options().deserialize(bytes).map_err(|error| error.to_string())
+    options().with_limit(64 << 20).deserialize(bytes).map_err(|error| error.to_string())
 }

@@ -47,9 +47,8 @@ pub fn roll_forward(
         if remove_headerless_pack(&path)? {
             continue;
         }
-        // A frame in the newest pack that fails to open is a torn write when no valid
-        // commit record follows it: everything from it on is dropped. A valid commit
-        // record after it means the bytes were damaged, not torn.
+        // A frame in the newest pack that fails to open is a torn write: everything
+        // from it on is dropped.
         let mut torn_at: Option<u64> = None;
         let end = scan_pack(&paths.packs(), store_id, pack_no, start, |frame| {
             let opened = match frame.header.kind {
@@ -60,12 +59,10 @@ pub fn roll_forward(
                 _ => open_commit(keys, store_id, &frame.header.id, frame.location, &frame.sealed).map(Some),
             };
             let opened = match (opened, torn_at) {
-                (Ok(_), Some(torn)) if frame.header.kind == KIND_COMMIT => {
-                    return Err(Error::Damaged {
-                        path: paths.packs().join(pack_file_name(pack_no)),
-                        detail: format!("frame at offset {torn} fails authentication but later records are intact; run `wormvault check`"),
-                    });
-                }
+                // A bad frame in the newest pack means its commit's fsync never
+                // finished: frames and record are written before one fsync, and a
+                // power cut may keep a later page and lose an earlier one. So a
+                // valid record after it was never acknowledged and is dropped too.
                 (_, Some(_)) => return Ok(()),
                 (Ok(opened), None) => opened,
                 (Err(_), None) if newest => {
