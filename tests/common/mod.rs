@@ -204,6 +204,10 @@ impl Mount {
 
 impl Drop for Mount {
     fn drop(&mut self) {
+        // A mount whose daemon was killed stays listed until it is detached.
+        if self.child.is_none() && is_mounted(&self.path) && !statfs_answers(&self.path) {
+            let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.path).status();
+        }
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.path).status();
             if wait_with_timeout_opt(&mut child, Duration::from_secs(20)).is_none() {
