@@ -117,15 +117,15 @@ struct Shared {
     /// Chunks the prefetch thread is loading, and the signal that one is done.
     prefetching: Mutex<HashSet<ChunkId>>,
     prefetched: Condvar,
+    /// Requests to the prefetch thread; `None` once the store shuts down, which ends
+    /// the thread.
+    prefetch_queue: Mutex<Option<Sender<ChunkId>>>,
 }
 
 pub struct ChunkStore {
     shared: Arc<Shared>,
     jobs: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
-    /// Requests to the prefetch thread, which decrypts ahead of sequential reads on
-    /// another core.
-    prefetch: Option<Sender<ChunkId>>,
 }
 
 impl ChunkStore {
@@ -151,6 +151,7 @@ impl ChunkStore {
             counters: ChunkCounters::default(),
             prefetching: Mutex::new(HashSet::new()),
             prefetched: Condvar::new(),
+            prefetch_queue: Mutex::new(None),
         });
         let (sender, receiver) = bounded::<Job>(QUEUE_DEPTH);
         let workers: Vec<JoinHandle<()>> = (0..worker_count.max(1))
@@ -173,7 +174,8 @@ impl ChunkStore {
         };
         let mut workers = workers;
         workers.push(prefetcher);
-        ChunkStore { shared, jobs: Some(sender), workers, prefetch: Some(prefetch) }
+        *shared.prefetch_queue.lock().expect("prefetch queue lock poisoned") = Some(prefetch);
+        ChunkStore { shared, jobs: Some(sender), workers }
     }
 
     pub fn counters(&self) -> &ChunkCounters {
@@ -212,6 +214,30 @@ impl ChunkStore {
 
     /// Returns the plaintext of a chunk, authenticated.
     pub fn get(&self, id: &ChunkId) -> Result<Arc<Vec<u8>>> {
+        self.reader().get(id)
+    }
+
+    /// Asks the prefetch thread to load and decrypt `ids` into the cache.
+    pub fn prefetch(&self, ids: &[ChunkId]) {
+        self.reader().prefetch(ids)
+    }
+
+    /// Returns a handle for reading chunks from other threads.
+    pub fn reader(&self) -> ChunkReader {
+        ChunkReader { shared: self.shared.clone() }
+    }
+}
+
+/// A handle that reads and prefetches chunks without the vault's lock, so reads of
+/// sealed files can run on several threads.
+#[derive(Clone)]
+pub struct ChunkReader {
+    shared: Arc<Shared>,
+}
+
+impl ChunkReader {
+    /// Returns the plaintext of a chunk, authenticated.
+    pub fn get(&self, id: &ChunkId) -> Result<Arc<Vec<u8>>> {
         if let Some(plain) = self.wait_for_prefetch(id) {
             return Ok(plain);
         }
@@ -232,7 +258,8 @@ impl ChunkStore {
     /// Asks the prefetch thread to load and decrypt `ids` into the cache, ahead of a
     /// sequential reader. Chunks already cached or queued are skipped.
     pub fn prefetch(&self, ids: &[ChunkId]) {
-        let Some(queue) = &self.prefetch else { return };
+        let queue = self.shared.prefetch_queue.lock().expect("prefetch queue lock poisoned");
+        let Some(queue) = queue.as_ref() else { return };
         let mut loading = self.shared.prefetching.lock().expect("prefetch lock poisoned");
         let cache = self.shared.cache.lock().expect("cache lock poisoned");
         for id in ids {
@@ -370,7 +397,7 @@ impl ChunkStore {
 impl Drop for ChunkStore {
     fn drop(&mut self) {
         self.jobs = None;
-        self.prefetch = None;
+        self.shared.prefetch_queue.lock().expect("prefetch queue lock poisoned").take();
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }

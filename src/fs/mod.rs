@@ -14,8 +14,9 @@ use fuser::{
     ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
 };
 
-use crate::chunkstore::Ticket;
-use crate::tree::{Inode, NodeKind};
+use crate::chunkstore::{ChunkReader, Ticket};
+use crate::tree::{Inode, Manifest, NodeKind};
+use crate::vault::read_sealed;
 use crate::vault::{FsError, SetAttr, Vault};
 
 pub use errno::errno;
@@ -34,12 +35,27 @@ const FUSE_WRITE_KILL_SUIDGID: u32 = 1 << 2;
 /// A FLUSH whose reply waits for the file's chunks to reach a pack.
 type PendingFlush = (u64, Arc<Ticket>, ReplyEmpty);
 
+/// A READ of a sealed file, served off the request loop.
+struct SealedRead {
+    ino: u64,
+    offset: u64,
+    size: u32,
+    manifest: Arc<Manifest>,
+    reader: ChunkReader,
+    reply: ReplyData,
+}
+
+/// Threads serving READs of sealed files. A sealed file never changes, so its reads
+/// can run in any order and in parallel, while the request loop goes on.
+const READ_THREADS: usize = 2;
+
 /// The filesystem handed to fuser.
 pub struct WormFs {
     vault: Arc<Mutex<Vault>>,
     /// FLUSH replies wait here, on their own thread, so one file's close does not
     /// stop the request loop while its last chunks are compressed and sealed.
     flush_waiter: crossbeam_channel::Sender<PendingFlush>,
+    sealed_reads: crossbeam_channel::Sender<SealedRead>,
 }
 
 impl WormFs {
@@ -56,7 +72,22 @@ impl WormFs {
                 }
             })
             .expect("spawning the flush waiter");
-        WormFs { vault, flush_waiter: sender }
+        let (reads, queue) = crossbeam_channel::bounded::<SealedRead>(64);
+        for number in 0..READ_THREADS {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("wormvault-reply-{number}"))
+                .spawn(move || {
+                    for read in queue {
+                        match read_sealed(&read.reader, &read.manifest, read.offset, read.size) {
+                            Ok(bytes) => read.reply.data(&bytes),
+                            Err(error) => read.reply.error(errno("read", read.ino, FsError::Store(error))),
+                        }
+                    }
+                })
+                .expect("spawning a read thread");
+        }
+        WormFs { vault, flush_waiter: sender, sealed_reads: reads }
     }
 
     fn vault(&self) -> MutexGuard<'_, Vault> {
@@ -266,8 +297,17 @@ impl Filesystem for WormFs {
             reply.error(libc::EINVAL);
             return;
         }
-        match self.vault().read(ino, fh, offset as u64, size) {
-            Ok(bytes) => reply.data(&bytes),
+        let mut vault = self.vault();
+        match vault.sealed_read_plan(ino, fh) {
+            Ok(Some((manifest, reader))) => {
+                drop(vault);
+                let read = SealedRead { ino, offset: offset as u64, size, manifest, reader, reply };
+                self.sealed_reads.send(read).expect("read threads run until unmount");
+            }
+            Ok(None) => match vault.read(ino, fh, offset as u64, size) {
+                Ok(bytes) => reply.data(&bytes),
+                Err(error) => reply.error(errno("read", ino, error)),
+            },
             Err(error) => reply.error(errno("read", ino, error)),
         }
     }

@@ -33,7 +33,7 @@ use crate::store::pack::{PackReader, PackWriter};
 use crate::store::StorePaths;
 use crate::tree::{CommitRecord, FileState, Inode, Manifest, NodeKind, Op, ROOT_INO};
 
-pub use ops::{DirEntry, SetAttr, StatFs};
+pub use ops::{read_sealed, DirEntry, SetAttr, StatFs};
 
 /// Failure of a filesystem operation, mapped to an errno by the FUSE adapter.
 #[derive(Debug)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{FsError, FsResult, Handle, OpenWrite, Vault};
+use crate::chunkstore::ChunkReader;
 use crate::error::Error;
 use crate::index::{dirent_cookie, dirent_resume_key, Dirent, DirentKey};
 use crate::retention::{self, Refusal};
@@ -336,6 +337,20 @@ impl Vault {
         if let Some(write) = self.writes.get(&ino) {
             return Ok(write.file.read(&pipeline, offset, len as usize)?);
         }
+        let Some((manifest, _)) = self.sealed_read_plan(ino, fh)? else {
+            return Err(FsError::Errno(libc::EIO));
+        };
+        let reader = self.chunks.reader();
+        Ok(read_sealed(&reader, &manifest, offset, len)?)
+    }
+
+    /// Returns what a read of `ino` through `fh` needs to run without the vault's
+    /// lock: the manifest of the sealed file and a chunk reader. `None` means the file
+    /// is being written and must be read under the lock with [`Vault::read`].
+    pub fn sealed_read_plan(&mut self, ino: u64, fh: u64) -> FsResult<Option<(Arc<Manifest>, ChunkReader)>> {
+        if self.writes.contains_key(&ino) {
+            return Ok(None);
+        }
         let manifest = match self.handles.get(&fh).and_then(|handle| handle.manifest.clone()) {
             Some(manifest) if manifest.len() == self.current(ino)?.size => manifest,
             _ => {
@@ -346,23 +361,7 @@ impl Vault {
                 manifest
             }
         };
-        let bytes = read_manifest(&self.chunks, &manifest, offset, len as usize)?;
-        self.prefetch_after(&manifest, offset + bytes.len() as u64);
-        Ok(bytes)
-    }
-
-    /// Queues the chunks of the next [`PREFETCH_BYTES`] after `end`, so a sequential
-    /// reader finds them decrypted.
-    fn prefetch_after(&self, manifest: &Manifest, end: u64) {
-        let Some((mut index, _)) = manifest.find(end) else { return };
-        let mut ids = Vec::new();
-        while index < manifest.extents.len() && manifest.start(index) < end + PREFETCH_BYTES {
-            if let Some(id) = manifest.extents[index].chunk {
-                ids.push(id);
-            }
-            index += 1;
-        }
-        self.chunks.prefetch(&ids);
+        Ok(Some((manifest, self.chunks.reader())))
     }
 
     pub fn write(&mut self, ino: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
@@ -665,8 +664,26 @@ impl Vault {
     }
 }
 
+/// Reads `len` bytes at `offset` of a sealed file, then queues the chunks of the next
+/// [`PREFETCH_BYTES`], so a sequential reader finds them decrypted.
+pub fn read_sealed(reader: &ChunkReader, manifest: &Manifest, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
+    let bytes = read_manifest(reader, manifest, offset, len as usize)?;
+    let end = offset + bytes.len() as u64;
+    if let Some((mut index, _)) = manifest.find(end) {
+        let mut ids = Vec::new();
+        while index < manifest.extents.len() && manifest.start(index) < end + PREFETCH_BYTES {
+            if let Some(id) = manifest.extents[index].chunk {
+                ids.push(id);
+            }
+            index += 1;
+        }
+        reader.prefetch(&ids);
+    }
+    Ok(bytes)
+}
+
 /// Reads `len` bytes at `offset` from a sealed file's extents.
-fn read_manifest(chunks: &crate::chunkstore::ChunkStore, manifest: &Manifest, offset: u64, len: usize) -> Result<Vec<u8>, Error> {
+fn read_manifest(chunks: &ChunkReader, manifest: &Manifest, offset: u64, len: usize) -> Result<Vec<u8>, Error> {
     let end = manifest.len().min(offset + len as u64);
     if offset >= end {
         return Ok(Vec::new());
