@@ -217,11 +217,6 @@ impl ChunkStore {
         self.reader().get(id)
     }
 
-    /// Asks the prefetch thread to load and decrypt `ids` into the cache.
-    pub fn prefetch(&self, ids: &[ChunkId]) {
-        self.reader().prefetch(ids)
-    }
-
     /// Returns a handle for reading chunks from other threads.
     pub fn reader(&self) -> ChunkReader {
         ChunkReader { shared: self.shared.clone() }

@@ -10,8 +10,8 @@ fn options() -> impl Options {
     bincode::DefaultOptions::new().with_fixint_encoding().reject_trailing_bytes()
 }
 
-/// Encodes a value. There is no size limit here: whoever stores the bytes checks them
-/// against the limit of its container (a pack frame holds at most 64 MiB).
+/// Encodes a value. There is no size limit here, so the caller that stores the bytes
+/// checks them against the limit of its container (a pack frame is at most 64 MiB).
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     options().serialize(value).expect("in-memory records always encode")
 }

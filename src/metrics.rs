@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Errors answered with EIO or another errno caused by the store, across the process.
+/// Requests that failed with EIO or another errno caused by the store, across the process.
 pub static ERRORS: AtomicU64 = AtomicU64::new(0);
 
 /// Counters kept by the vault under its lock.

@@ -44,7 +44,8 @@ pub fn take_env(variable: &str) -> Option<Zeroizing<String>> {
 }
 
 /// Finds the new passphrase of a key change: a file, the variable, or a prompt asked
-/// twice. The systemd credential is never used here: it holds the current passphrase.
+/// twice. The systemd credential is not read here, because it contains the current
+/// passphrase.
 pub fn obtain_new(file: Option<&Path>, from_env: Option<Zeroizing<String>>) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     if let Some(path) = file {
         return read_file(path);

@@ -51,25 +51,20 @@ pub struct StagedFile {
 }
 
 impl StagedFile {
-    /// Starts from the extents of an earlier commit (empty for a new file).
-    pub fn new(extents: Vec<Extent>, size: u64) -> Self {
-        let mut file = StagedFile {
+    /// Starts an empty file.
+    pub fn new() -> Self {
+        StagedFile {
             extents: Vec::new(),
             starts: Vec::new(),
             frontier: 0,
             tail: Vec::new(),
             pending: BTreeMap::new(),
             pending_bytes: 0,
-            size,
+            size: 0,
             settled: true,
             changed_from: usize::MAX,
             ticket: Arc::new(Ticket::default()),
-        };
-        for extent in extents {
-            file.push_extent(extent);
         }
-        file.size = file.size.max(file.frontier);
-        file
     }
 
     pub fn size(&self) -> u64 {

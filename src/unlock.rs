@@ -158,7 +158,7 @@ pub fn remove_key(unlocked: &Unlocked, slot_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The id of the slot file at `path` (its file stem).
+/// Returns the id of the slot file at `path` (its file stem).
 pub fn slot_id_of(path: &Path) -> String {
     path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default()
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-/// A store with three sealed files, unmounted.
+/// Makes a store with three sealed files and unmounts it.
 fn filled_store() -> (TestStore, Vec<(String, Vec<u8>)>) {
     let store = TestStore::init("30d");
     let files: Vec<(String, Vec<u8>)> =

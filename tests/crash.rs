@@ -86,7 +86,7 @@ fn xattr(path: &Path, name: &str) -> Option<String> {
     (len >= 0).then(|| String::from_utf8_lossy(&buffer[..len as usize]).into_owned())
 }
 
-/// A seed from the clock, printed so a failing run can be repeated.
+/// Returns a seed from the clock, printed so a failing run can be repeated.
 fn seed() -> u64 {
     let seed = std::env::var("WORMVAULT_CRASH_SEED")
         .ok()

@@ -19,7 +19,7 @@ fn gc(store: &TestStore) -> String {
     text
 }
 
-/// The byte count from gc's summary line.
+/// Returns the byte count from gc's summary line.
 fn reclaimed_bytes(text: &str) -> u64 {
     let before = text.split(" bytes reclaimed").next().unwrap();
     before.rsplit(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("no byte count in gc output:\n{text}"))

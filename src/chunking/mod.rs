@@ -143,10 +143,12 @@ mod tests {
         let lengths = chunker.split_all(&data);
         assert_eq!(lengths.iter().sum::<usize>(), data.len());
         for len in &lengths[..lengths.len() - 1] {
-            assert!(*len > PARAMS.min_bytes as usize && *len <= PARAMS.max_bytes as usize, "len={len}");
+            assert!(*len > PARAMS.min_bytes as usize, "chunk of {len} bytes is not above the minimum");
+            assert!(*len <= PARAMS.max_bytes as usize, "chunk of {len} bytes is above the maximum");
         }
         let mean = data.len() / lengths.len();
-        assert!(mean > 4096 && mean < 16384, "mean chunk length {mean}");
+        assert!(mean > 4096, "mean chunk length {mean} is too small");
+        assert!(mean < 16384, "mean chunk length {mean} is too large");
     }
 
     #[test]

@@ -29,9 +29,9 @@ const META_MARKER: &[u8] = b"marker";
 
 /// Bound on sled's page cache. sled's default (1 GiB) would let the daemon's memory
 /// grow with the store.
-// NOTE: sled's memory beyond this cache still grows with the index: the daemon peaked
-// at 47 MiB after a 1 GiB ingest and 166 MiB after 4 GiB (random data, 16 KiB chunks,
-// 2-core machine), so peak RSS is not flat in the amount ingested per mount.
+// NOTE: sled's memory beyond this cache still grows with the index. The daemon peaked
+// at 55 MiB after a 1 GiB ingest and 171 MiB after 4 GiB (scripts/bench, 2 cores), so
+// peak RSS is not flat in the amount ingested per mount.
 pub const INDEX_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// How far the packs have been applied to the index.
@@ -250,14 +250,6 @@ impl Index {
             self.chunks.remove(id.0).map_err(sled_error(TREE_CHUNKS))?;
         }
         Ok(())
-    }
-
-    /// Iterates over all directory entries as (parent-keyed index key, entry).
-    pub fn all_dirents(&self) -> impl Iterator<Item = Result<Dirent>> + '_ {
-        self.dirents.iter().map(move |item| {
-            let (key, sealed) = item.map_err(sled_error(TREE_DIRENTS))?;
-            self.open_value(TREE_DIRENTS, &key, &sealed)
-        })
     }
 
     /// Makes every applied change durable in sled's own files.

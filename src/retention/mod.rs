@@ -55,7 +55,7 @@ pub fn wall_clock_seconds() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs() as i64
 }
 
-/// Why a change to a sealed file is refused.
+/// Reason a change to a sealed file is rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// Content or size change of a sealed file.

@@ -38,21 +38,6 @@ pub fn set_immutable(path: &Path, on: bool) -> std::io::Result<Immutable> {
     Ok(Immutable::Changed)
 }
 
-/// Whether `path` carries the immutable attribute.
-pub fn is_immutable(path: &Path) -> std::io::Result<bool> {
-    let file = File::open(path)?;
-    let mut flags: libc::c_long = 0;
-    // SAFETY: as in `set_immutable`.
-    if unsafe { libc::ioctl(file.as_raw_fd(), FS_IOC_GETFLAGS, &mut flags) } != 0 {
-        let error = std::io::Error::last_os_error();
-        return match unsupported_or(error) {
-            Ok(_) => Ok(false),
-            Err(error) => Err(error),
-        };
-    }
-    Ok(flags & FS_IMMUTABLE_FL != 0)
-}
-
 fn unsupported_or(error: std::io::Error) -> std::io::Result<Immutable> {
     match error.raw_os_error() {
         Some(libc::ENOTTY) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) | Some(libc::EPERM) | Some(libc::ENOSYS) => {

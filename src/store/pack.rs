@@ -22,7 +22,7 @@ use crate::store::{failpoint, sync_dir};
 /// Space kept free for commit records and the index once chunk data fills the disk.
 pub const METADATA_RESERVE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Where a frame sits: pack number, offset of its header, and sealed length.
+/// Position of a frame: pack number, offset of its header, and sealed length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     pub pack_no: u64,
@@ -37,7 +37,7 @@ pub struct PackWriter {
     pack_no: u64,
     file: Option<File>,
     offset: u64,
-    /// The folder holds a pack entry that has not been fsynced yet.
+    /// The folder contains a pack entry that has not been fsynced yet.
     dir_dirty: bool,
     /// Set after a write or fsync failure other than a full disk: the file's state is
     /// unknown, so every later call fails instead of appending after a hole.
@@ -132,15 +132,6 @@ impl PackWriter {
     /// Returns the numbers of packs that were closed since the last call.
     pub fn take_finished(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.finished)
-    }
-
-    /// Reads a frame from the pack being written, whose file may not be closed yet.
-    pub fn read_current(&self, location: Location) -> Option<io::Result<Vec<u8>>> {
-        if location.pack_no != self.pack_no {
-            return None;
-        }
-        let file = self.file.as_ref()?;
-        Some(read_sealed(file, location))
     }
 
     /// Closes the current pack durably, if one is open; returns its number.
@@ -260,7 +251,7 @@ pub struct ScannedFrame {
     pub sealed: Vec<u8>,
 }
 
-/// How a scan of one pack ended.
+/// Outcome of a scan of one pack.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ScanEnd {
     /// Every byte belonged to a whole frame.

@@ -15,7 +15,7 @@ use crate::unlock::unlock_store;
 
 use super::{MountSettings, Vault};
 
-/// What `check` found.
+/// Findings of `check`.
 #[derive(Debug, Default)]
 pub struct CheckReport {
     /// One line per problem, naming what is damaged.

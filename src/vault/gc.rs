@@ -25,7 +25,7 @@ use crate::unlock::unlock_store;
 
 use super::{MountSettings, Vault};
 
-/// What a collection did.
+/// Counts of what one collection deleted and kept.
 #[derive(Debug, Default, Clone)]
 pub struct GcReport {
     pub packs_deleted: u64,
@@ -72,7 +72,7 @@ pub fn collect_garbage(root: &Path, passphrase: &[u8], progress: &mut dyn FnMut(
 pub(crate) struct Marked {
     /// Finished packs that hold no chunk any file uses, ascending.
     pub unused: Vec<u64>,
-    /// Unused chunks by the pack that holds them.
+    /// Unused chunks, by the pack that contains them.
     pub located: HashMap<u64, Vec<ChunkId>>,
     /// Packs kept because a file uses one of their chunks.
     pub kept: u64,

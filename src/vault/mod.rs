@@ -85,7 +85,7 @@ impl Default for MountSettings {
     }
 }
 
-/// Default space reserve. The kernel holds at most about 1% of the machine's dirty
+/// Default space reserve. The kernel keeps at most about 1% of the machine's dirty
 /// page limit for one FUSE mount (its per-device max_ratio), tens of MiB on a large
 /// machine, so 256 MiB leaves room for that and for commit records.
 pub const DEFAULT_RESERVE_BYTES: u64 = 256 * 1024 * 1024;
@@ -133,7 +133,7 @@ struct Overlay {
     dirents: BTreeMap<DirentKey, OverlayDirent>,
     manifests: HashMap<u64, ManifestChange>,
     /// Whole manifests of files sealed since the last commit, for reading them before
-    /// the index holds them.
+    /// the index contains them.
     sealed_views: HashMap<u64, Arc<Manifest>>,
 }
 
@@ -317,10 +317,6 @@ impl Vault {
     /// Returns whether the commit interval has passed since the oldest uncommitted change.
     pub fn commit_due(&self) -> bool {
         self.dirty_since.is_some_and(|since| since.elapsed() >= self.mount.commit_interval)
-    }
-
-    pub fn commit_interval(&self) -> Duration {
-        self.mount.commit_interval
     }
 
     // --- overlay access -----------------------------------------------------------
@@ -581,11 +577,6 @@ impl Vault {
     /// Counts a failed periodic commit for the metrics.
     pub fn note_commit_failure(&mut self) {
         self.metrics.commit_failures += 1;
-    }
-
-    /// Statistics for logs and `stats`.
-    pub fn chunk_counters(&self) -> &crate::chunkstore::ChunkCounters {
-        self.chunks.counters()
     }
 
     pub fn settings(&self) -> &StoreSettings {

@@ -281,7 +281,7 @@ impl Vault {
         self.writes.insert(
             ino,
             OpenWrite {
-                file: StagedFile::new(Vec::new(), 0),
+                file: StagedFile::new(),
                 writers: 1,
                 closing: false,
                 unlinked: false,

@@ -139,7 +139,7 @@ impl Mount {
         panic!("mount not ready after 30 s:\n{}", self.log());
     }
 
-    /// The daemon's log so far.
+    /// Returns the daemon's log so far.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
     }
@@ -238,7 +238,7 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::Exit
     })
 }
 
-/// Whether statfs on `path` succeeds; FUSE sends it to the daemon every time.
+/// Returns whether statfs on `path` succeeds. FUSE sends statfs to the daemon every time.
 pub fn statfs_answers(path: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
@@ -247,7 +247,7 @@ pub fn statfs_answers(path: &Path) -> bool {
     unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) == 0 }
 }
 
-/// Whether `path` is a FUSE mountpoint in /proc/self/mountinfo.
+/// Returns whether `path` is a FUSE mountpoint in /proc/self/mountinfo.
 pub fn is_mounted(path: &Path) -> bool {
     let Ok(canonical) = path.canonicalize().or_else(|_| Ok::<_, io::Error>(path.to_path_buf())) else { return false };
     let target = canonical.to_string_lossy().to_string();
@@ -301,7 +301,7 @@ pub fn write_file(path: &Path, bytes: &[u8]) {
     file.write_all(bytes).unwrap_or_else(|error| panic!("write {}: {error}", path.display()));
 }
 
-/// The errno of an I/O error, panicking if it has none.
+/// Returns the errno of an I/O error, panicking if it has none.
 pub fn errno(error: &io::Error) -> i32 {
     error.raw_os_error().unwrap_or_else(|| panic!("error without errno: {error}"))
 }
