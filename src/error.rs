@@ -42,6 +42,9 @@ pub enum Error {
     #[error("index entry in tree {tree} failed authentication")]
     IndexAuthenticationFailed { tree: &'static str },
 
+    #[error("pack {pack_no} is past the chunk table's limit of 2^32 packs of 64 MiB")]
+    ChunkTableFull { pack_no: u64 },
+
     #[error("index operation on tree {tree} failed: {source}")]
     Index {
         tree: &'static str,

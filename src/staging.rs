@@ -6,14 +6,17 @@
 //! offset is taken: appends go to the tail, writes ahead of it wait in `pending`, and
 //! writes below the tail redo only the chunks they touch. Memory stays bounded by the
 //! tail (a few chunk lengths), `pending` (at most [`PENDING_LIMIT_BYTES`], then the gap
-//! becomes a zero extent) and the extent list (about 40 bytes per chunk).
+//! becomes a zero extent) and the extents not yet committed: after each commit the
+//! committed extents, whole manifest pages of them, are dropped from memory (spilled)
+//! and read back from the index if a write or read ever reaches below them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::chunking::Chunker;
 use crate::chunkstore::{ChunkStore, Ticket};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::index::{Index, MANIFEST_PAGE_EXTENTS};
 use crate::tree::Extent;
 
 /// Bytes kept uncut at the end of the tail, so rewrites of the last pages (the
@@ -24,16 +27,33 @@ const HOLDBACK_BYTES: usize = 128 * 1024;
 pub const PENDING_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 /// Zero extents are split at this alignment when a write lands in them.
 const ZERO_SPLIT_ALIGN: u64 = 64 * 1024;
+/// Extents kept in memory after a spill, so rewrites of the last pages and other
+/// writes near the end never have to read spilled extents back.
+const KEEP_EXTENTS: usize = 2 * MANIFEST_PAGE_EXTENTS;
 
-/// The chunk store and chunker that a staged file writes through.
+/// The chunk store and chunker that a staged file writes through, and the index that
+/// holds its spilled extents.
 pub struct Pipeline<'a> {
     pub store: &'a ChunkStore,
     pub chunker: &'a Chunker,
+    pub index: &'a Index,
 }
 
 pub struct StagedFile {
+    ino: u64,
+    /// Extents from number `base` on; those before it were spilled. Extent numbers in
+    /// `changed_from` and the delta API count from the file's start, indexes into
+    /// `extents` and `starts` from `base`.
     extents: Vec<Extent>,
+    /// File offset of each extent in `extents`.
     starts: Vec<u64>,
+    /// Number of spilled extents: a multiple of [`MANIFEST_PAGE_EXTENTS`], all in the
+    /// index as committed.
+    base: usize,
+    /// File offset of the first extent in memory: the bytes the spilled extents cover.
+    base_offset: u64,
+    /// File offset of each spilled manifest page, for reads below `base_offset`.
+    spilled_pages: Vec<u64>,
     /// End of the extents: first byte held in `tail`.
     frontier: u64,
     tail: Vec<u8>,
@@ -51,11 +71,15 @@ pub struct StagedFile {
 }
 
 impl StagedFile {
-    /// Starts an empty file.
-    pub fn new() -> Self {
+    /// Starts an empty file with inode number `ino`.
+    pub fn new(ino: u64) -> Self {
         StagedFile {
+            ino,
             extents: Vec::new(),
             starts: Vec::new(),
+            base: 0,
+            base_offset: 0,
+            spilled_pages: Vec::new(),
             frontier: 0,
             tail: Vec::new(),
             pending: BTreeMap::new(),
@@ -90,7 +114,7 @@ impl StagedFile {
 
     fn rebuild_starts(&mut self) {
         self.starts.clear();
-        let mut offset = 0;
+        let mut offset = self.base_offset;
         for extent in &self.extents {
             self.starts.push(offset);
             offset += extent.len;
@@ -98,7 +122,8 @@ impl StagedFile {
         self.frontier = offset;
     }
 
-    /// Index of the extent holding byte `offset` (which must be below the frontier).
+    /// Index of the extent holding byte `offset` (which must be below the frontier and
+    /// not below `base_offset`).
     fn extent_at(&self, offset: u64) -> usize {
         match self.starts.binary_search(&offset) {
             Ok(index) => index,
@@ -115,6 +140,9 @@ impl StagedFile {
         let end = offset + data.len() as u64;
         let mut offset = offset;
         let mut data = data;
+        if offset < self.base_offset {
+            self.unspill(pipeline)?;
+        }
         if offset < self.frontier {
             self.reopen_near_end(pipeline, offset)?;
         }
@@ -155,7 +183,7 @@ impl StagedFile {
             return Ok(());
         }
         let bytes = self.materialize(pipeline, first, self.extents.len())?;
-        self.changed_from = self.changed_from.min(first);
+        self.changed_from = self.changed_from.min(self.base + first);
         self.extents.truncate(first);
         self.starts.truncate(first);
         self.frontier -= bytes.len() as u64;
@@ -182,7 +210,7 @@ impl StagedFile {
             replacement.push(Extent { len: len as u64, chunk: Some(id) });
             cursor += len;
         }
-        self.changed_from = self.changed_from.min(first);
+        self.changed_from = self.changed_from.min(self.base + first);
         self.extents.splice(first..last, replacement);
         self.rebuild_starts();
         Ok(())
@@ -211,7 +239,7 @@ impl StagedFile {
         }
         if changed {
             let first_changed = self.extents.iter().zip(&split).position(|(old, new)| old != new).unwrap_or(self.extents.len());
-            self.changed_from = self.changed_from.min(first_changed);
+            self.changed_from = self.changed_from.min(self.base + first_changed);
             self.extents = split;
             self.rebuild_starts();
         }
@@ -334,17 +362,92 @@ impl StagedFile {
         Ok(())
     }
 
-    /// Returns the extents as of the last [`StagedFile::settle`].
-    pub fn extents(&self) -> &[Extent] {
-        &self.extents
+    /// Number of extents, spilled ones included, as of the last [`StagedFile::settle`].
+    pub fn extent_count(&self) -> usize {
+        self.base + self.extents.len()
+    }
+
+    /// Returns extents from number `first` on, reading spilled ones back if needed.
+    pub fn extents_from(&mut self, pipeline: &Pipeline, first: usize) -> Result<Vec<Extent>> {
+        if first < self.base {
+            self.unspill(pipeline)?;
+        }
+        Ok(self.extents[first - self.base..].to_vec())
     }
 
     /// Returns what changed since extents `..recorded` were last recorded: how many
-    /// leading extents stay as they were, and the extents that follow them.
-    pub fn take_delta(&mut self, recorded: usize) -> (usize, Vec<Extent>) {
-        let keep = self.changed_from.min(recorded).min(self.extents.len());
+    /// leading extents stay as they were. Changes below `base` reload the spilled
+    /// extents first, so the extents after the returned count are in memory.
+    pub fn take_delta(&mut self, recorded: usize) -> usize {
+        let keep = self.changed_from.min(recorded).min(self.extent_count());
         self.changed_from = usize::MAX;
-        (keep, self.extents[keep..].to_vec())
+        debug_assert!(keep >= self.base, "a change below the spilled extents reloads them first");
+        keep
+    }
+
+    /// Drops from memory the extents below number `committed`, all in the index as
+    /// committed, in whole manifest pages, keeping the last [`KEEP_EXTENTS`].
+    pub fn spill(&mut self, committed: usize) {
+        let upto = committed.min(self.changed_from).min(self.extent_count().saturating_sub(KEEP_EXTENTS));
+        let target = upto / MANIFEST_PAGE_EXTENTS * MANIFEST_PAGE_EXTENTS;
+        if target <= self.base {
+            return;
+        }
+        let count = target - self.base;
+        for page in (0..count).step_by(MANIFEST_PAGE_EXTENTS) {
+            self.spilled_pages.push(self.starts[page]);
+        }
+        self.base_offset = self.starts[count];
+        self.extents.drain(..count);
+        self.starts.drain(..count);
+        self.base = target;
+        log::debug!("extents spilled: ino={} spilled={target} in_memory={}", self.ino, self.extents.len());
+    }
+
+    /// Reads the spilled extents back from the index, for a change below them.
+    // NOTE: this reloads every spilled extent, so a file patched far below its end
+    // (a header rewritten after gigabytes) holds its whole extent list again.
+    fn unspill(&mut self, pipeline: &Pipeline) -> Result<()> {
+        if self.base == 0 {
+            return Ok(());
+        }
+        let stored = pipeline.index.manifest(self.ino)?.unwrap_or_default();
+        let spilled = stored.get(..self.base).ok_or(Error::IndexAuthenticationFailed { tree: "manifests" })?;
+        if spilled.iter().map(|extent| extent.len).sum::<u64>() != self.base_offset {
+            return Err(Error::IndexAuthenticationFailed { tree: "manifests" });
+        }
+        let mut extents = spilled.to_vec();
+        extents.append(&mut self.extents);
+        self.extents = extents;
+        self.base = 0;
+        self.base_offset = 0;
+        self.spilled_pages.clear();
+        self.rebuild_starts();
+        log::debug!("spilled extents read back: ino={} extents={}", self.ino, self.extents.len());
+        Ok(())
+    }
+
+    /// Copies the bytes of `[offset, end)` below `base_offset` from the spilled pages.
+    fn read_spilled(&self, pipeline: &Pipeline, offset: u64, end: u64, copy: &mut dyn FnMut(u64, &[u8])) -> Result<()> {
+        let mut page = self.spilled_pages.partition_point(|start| *start <= offset) - 1;
+        while page < self.spilled_pages.len() && self.spilled_pages[page] < end {
+            let first = (page * MANIFEST_PAGE_EXTENTS) as u64;
+            let extents = pipeline.index.manifest_page(self.ino, first)?;
+            let mut start = self.spilled_pages[page];
+            for extent in extents {
+                if start >= end {
+                    break;
+                }
+                if start + extent.len > offset {
+                    if let Some(id) = &extent.chunk {
+                        copy(start, &pipeline.store.get(id)?);
+                    }
+                }
+                start += extent.len;
+            }
+            page += 1;
+        }
+        Ok(())
     }
 
     /// Reads up to `len` bytes at `offset`; holes read as zeros.
@@ -362,8 +465,11 @@ impl StagedFile {
                     .copy_from_slice(&bytes[(low - from) as usize..(high - from) as usize]);
             }
         };
-        if offset < self.frontier {
-            let mut index = self.extent_at(offset);
+        if offset < self.base_offset {
+            self.read_spilled(pipeline, offset, end.min(self.base_offset), &mut copy)?;
+        }
+        if offset.max(self.base_offset) < self.frontier {
+            let mut index = self.extent_at(offset.max(self.base_offset));
             while index < self.extents.len() && self.starts[index] < end {
                 if let Some(id) = &self.extents[index].chunk {
                     copy(self.starts[index], &pipeline.store.get(id)?);
@@ -386,6 +492,9 @@ impl StagedFile {
             return Ok(());
         }
         self.trim_pending(new_size, u64::MAX);
+        if new_size < self.base_offset {
+            self.unspill(pipeline)?;
+        }
         if new_size >= self.frontier {
             self.tail.truncate((new_size - self.frontier) as usize);
         } else {
@@ -393,7 +502,7 @@ impl StagedFile {
             let index = self.extent_at(new_size);
             let start = self.starts[index];
             let extent = self.extents[index];
-            self.changed_from = self.changed_from.min(index);
+            self.changed_from = self.changed_from.min(self.base + index);
             self.extents.truncate(index);
             self.starts.truncate(index);
             self.frontier = start;
@@ -425,7 +534,7 @@ impl StagedFile {
                 extent.chunk.is_some() && chunk_number == index + 1
             })
             .expect("the lost chunk is among the extents");
-        self.changed_from = self.changed_from.min(position);
+        self.changed_from = self.changed_from.min(self.base + position);
         self.extents.truncate(position);
         self.rebuild_starts();
         self.size = self.frontier;

@@ -9,7 +9,10 @@ use wormvault::crypto::{
     ChunkId, KdfParams, Keys, MasterKey, KDF_MAX_MEMORY_KIB, KDF_MAX_PASSES, KEY_LEN, NONCE_LEN,
     TAG_LEN,
 };
-use wormvault::index::{DirentKey, IndexMarker};
+use wormvault::index::chunktable::{
+    HEADER_LEN, INITIAL_SLOTS, MAC_CONTEXT, MAGIC, MAX_LOAD, SLOT_LEN,
+};
+use wormvault::index::{DirentKey, IndexMarker, MANIFEST_PAGE_EXTENTS};
 use wormvault::store::config::{encode_config, ConfigHeader, StoreSettings};
 use wormvault::store::format::{
     frame_aad, CHUNK_HEADER_LEN, CHUNK_PAD_BYTES, CONFIG_HEADER_LEN, CONFIG_MAGIC_V1,
@@ -292,17 +295,35 @@ fn commit_and_index_sizes() {
          {NONCE_LEN} of nonce, {plain} of plaintext and {TAG_LEN} of tag."
     ));
 
+    assert_prose_contains(&format!(
+        "A chunk location takes one {SLOT_LEN}-byte slot of the chunk table. The table grows before it is \
+         {}% full and is at least 25% full after it grows, so a grown table takes from {} to {} bytes per chunk.",
+        (MAX_LOAD * 100.0).round(),
+        (SLOT_LEN as f64 / MAX_LOAD).floor(),
+        SLOT_LEN * 4
+    ));
+    assert_prose_contains(&format!(
+        "The file is a {HEADER_LEN}-byte header, then slots slots of {SLOT_LEN} bytes each."
+    ));
+    assert_prose_contains(&format!("A new table has {INITIAL_SLOTS} slots."));
+    assert_prose_contains(&format!(
+        "Before live plus deleted slots would exceed {}% of slots,",
+        (MAX_LOAD * 100.0).round()
+    ));
+    let slot_rows = table_after("A slot is:");
+    let slot_end: usize = slot_rows
+        .iter()
+        .map(|row| row[0].parse::<usize>().unwrap() + row[1].parse::<usize>().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(slot_end, SLOT_LEN, "the slot table covers {SLOT_LEN} bytes");
     let location = codec::encode(&Location {
         pack_no: 3,
         offset: 40,
         sealed_len: 296,
     })
     .len();
-    let sealed_location = NONCE_LEN + location + TAG_LEN;
-    assert_prose_contains(&format!(
-        "A sealed chunk location in the index is {sealed_location} bytes: {NONCE_LEN} of nonce, {location} of \
-         location and {TAG_LEN} of tag, under a 32-byte key."
-    ));
+    assert_eq!(location, 20, "a Location encodes to 20 bytes, stored in 12 in a slot");
 
     let no_extents = codec::encode(&Vec::<Extent>::new()).len();
     let chunk_extent = codec::encode(&Extent {
@@ -317,8 +338,8 @@ fn commit_and_index_sizes() {
     .len();
     let sealed_empty_manifest = NONCE_LEN + no_extents + TAG_LEN;
     assert_prose_contains(&format!(
-        "A sealed manifest is {sealed_empty_manifest} bytes plus {chunk_extent} bytes per chunk extent and \
-         {zero_extent} bytes per zero extent."
+        "A sealed manifest page is {sealed_empty_manifest} bytes plus {chunk_extent} bytes per chunk extent \
+         and {zero_extent} bytes per zero extent."
     ));
     assert_prose_contains(&format!(
         "An extent is {chunk_extent} bytes with a chunk and {zero_extent} bytes without."
@@ -457,6 +478,24 @@ fn magics_and_version_named() {
         text.contains(&format!("format version {FORMAT_VERSION}")),
         "man/wormvault-format.5 does not name format version {FORMAT_VERSION}"
     );
+}
+
+#[test]
+fn chunk_table_named() {
+    let text = page_text();
+    let magic = std::str::from_utf8(&MAGIC[..15]).expect("the magic is ASCII");
+    assert_eq!(MAGIC[15], 0, "the chunk table magic ends in a zero byte");
+    assert!(
+        text.contains(&format!("the ASCII bytes \"{magic}\" and a zero byte")),
+        "man/wormvault-format.5 does not quote the chunk table magic {magic}"
+    );
+    assert!(
+        text.contains(MAC_CONTEXT),
+        "man/wormvault-format.5 does not name the context {MAC_CONTEXT:?}"
+    );
+    assert_prose_contains(&format!(
+        "A manifest is stored as pages of {MANIFEST_PAGE_EXTENTS} extents,"
+    ));
 }
 
 #[test]

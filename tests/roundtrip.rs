@@ -170,3 +170,40 @@ fn patched_regions_read_back_exactly() {
     assert_same_bytes(&read, &model, "dump.custom after remount");
     mount.unmount();
 }
+
+/// A file long enough that each commit drops its early extents from the daemon's
+/// memory: a read and a header patch that reach below them, while the file is still
+/// open, read those extents back from the index.
+#[test]
+fn reads_and_patches_below_committed_extents_while_writing() {
+    let store = TestStore::init("30d");
+    let mount = store.mount();
+    let path = mount.join("big.bson");
+    let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).unwrap();
+    let mut model = Vec::new();
+    // 96 MiB is about 6,000 chunks at the 16 KiB average, more than the daemon keeps
+    // in memory after a commit; each fsync commits.
+    for round in 0..6 {
+        let offset = model.len();
+        patch(&file, &mut model, offset, &random_bytes(16 * MIB, 40 + round));
+        file.sync_all().expect("fsync big.bson");
+    }
+    drop_page_cache(&file);
+    let mut early = vec![0u8; 3 * MIB];
+    file.read_exact_at(&mut early, MIB as u64).expect("read of early bytes while writing");
+    assert_same_bytes(&early, &model[MIB..4 * MIB], "early bytes read while writing");
+
+    patch(&file, &mut model, 100, &random_bytes(5000, 50));
+    file.sync_all().expect("fsync after the header patch");
+    let end = model.len();
+    patch(&file, &mut model, end, &random_bytes(MIB, 51));
+    drop(file);
+
+    let read = fs::read(&path).expect("read big.bson before unmount");
+    assert_same_bytes(&read, &model, "big.bson before unmount");
+    mount.unmount();
+    let mount = store.mount();
+    let read = fs::read(mount.join("big.bson")).expect("read big.bson after remount");
+    assert_same_bytes(&read, &model, "big.bson after remount");
+    mount.unmount();
+}

@@ -299,16 +299,6 @@ fn fsync_data(file: &File) -> io::Result<()> {
 }
 
 /// Drops the clean cached pages of `file`, so the next read reaches the daemon.
-fn drop_page_cache(file: &File) {
-    // SAFETY: posix_fadvise on an open descriptor. It returns the error number itself.
-    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    assert_eq!(
-        rc,
-        0,
-        "posix_fadvise DONTNEED failed: {}",
-        io::Error::from_raw_os_error(rc)
-    );
-}
 
 // ---------------------------------------------------------------------------
 // Paths, listings and waiting.

@@ -64,6 +64,7 @@ fn store_errno(op: &str, ino: u64, error: &Error) -> i32 {
         | Error::NotAStore { .. }
         | Error::UnsupportedVersion { .. }
         | Error::Locked { .. }
+        | Error::ChunkTableFull { .. }
         | Error::Invalid { .. } => {
             log::error!("operation failed: op={op} ino={ino} error={error}");
             libc::EIO

@@ -6,8 +6,12 @@
 //! with associated data naming the tree and the key, so nothing is readable, or
 //! movable between keys, without the master key.
 
+pub mod chunktable;
+
 use std::path::Path;
 use std::sync::Arc;
+
+use chunktable::ChunkTable;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +22,8 @@ use crate::store::failpoint;
 use crate::store::pack::Location;
 use crate::tree::{CommitRecord, Extent, FileState, Inode, NodeKind, Op};
 
-const TREE_CHUNKS: &str = "chunks";
+/// File of the chunk table, beside sled's own files in the index folder.
+const CHUNK_TABLE_FILE: &str = "chunk-table";
 const TREE_INODES: &str = "inodes";
 const TREE_MANIFESTS: &str = "manifests";
 const TREE_DIRENTS: &str = "dirents";
@@ -28,10 +33,8 @@ const TREE_WRITING: &str = "writing";
 const META_MARKER: &[u8] = b"marker";
 
 /// Bound on sled's page cache. sled's default (1 GiB) would let the daemon's memory
-/// grow with the store.
-// NOTE: sled's memory beyond this cache still grows with the index. The daemon peaked
-// at 55 MiB after a 1 GiB ingest and 171 MiB after 4 GiB (scripts/bench, 2 cores), so
-// peak RSS is not flat in the amount ingested per mount.
+/// grow with the store. sled holds only the namespace; chunk locations, one per
+/// chunk, are in the chunk table, which keeps nothing in memory.
 pub const INDEX_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// How far the packs have been applied to the index.
@@ -60,7 +63,7 @@ pub type DirentKey = [u8; 32];
 pub struct Index {
     db: sled::Db,
     keys: Arc<Keys>,
-    chunks: sled::Tree,
+    chunks: ChunkTable,
     inodes: sled::Tree,
     manifests: sled::Tree,
     dirents: sled::Tree,
@@ -83,12 +86,30 @@ impl Index {
             .open()
             .map_err(sled_error("db"))?;
         let tree = |name: &'static str| db.open_tree(name).map_err(sled_error(name));
+        let meta = tree(TREE_META)?;
+        let table_path = path.join(CHUNK_TABLE_FILE);
+        let chunks = match ChunkTable::open(&table_path, &keys.index, false)? {
+            Some(table) => table,
+            None => {
+                // Without its chunk table the rest of the index cannot be trusted to
+                // match the packs: forget it all, and the mount rolls forward from the
+                // first pack.
+                if !meta.is_empty() {
+                    log::warn!("index has no chunk table, rebuilding it from the packs: path={}", table_path.display());
+                    for name in db.tree_names() {
+                        db.open_tree(&name).and_then(|tree| tree.clear()).map_err(sled_error("db"))?;
+                    }
+                    db.flush().map_err(sled_error("db"))?;
+                }
+                ChunkTable::open(&table_path, &keys.index, true)?.expect("a created table opens")
+            }
+        };
         Ok(Index {
-            chunks: tree(TREE_CHUNKS)?,
+            chunks,
             inodes: tree(TREE_INODES)?,
             manifests: tree(TREE_MANIFESTS)?,
             dirents: tree(TREE_DIRENTS)?,
-            meta: tree(TREE_META)?,
+            meta,
             writing: tree(TREE_WRITING)?,
             db,
             keys,
@@ -113,15 +134,79 @@ impl Index {
     }
 
     pub fn chunk_location(&self, id: &ChunkId) -> Result<Option<Location>> {
-        self.get(&self.chunks, TREE_CHUNKS, &id.0)
+        self.chunks.get(id)
     }
 
     pub fn inode(&self, ino: u64) -> Result<Option<Inode>> {
         self.get(&self.inodes, TREE_INODES, &ino.to_be_bytes())
     }
 
+    /// Returns the whole manifest of `ino`, its pages joined.
     pub fn manifest(&self, ino: u64) -> Result<Option<Vec<Extent>>> {
-        self.get(&self.manifests, TREE_MANIFESTS, &ino.to_be_bytes())
+        let mut extents: Option<Vec<Extent>> = None;
+        for page in self.manifests.range(page_key(ino, 0)..=page_key(ino, u64::MAX)) {
+            let (key, sealed) = page.map_err(sled_error(TREE_MANIFESTS))?;
+            let first = page_first(&key)?.1;
+            let page: Vec<Extent> = self.open_value(TREE_MANIFESTS, &key, &sealed)?;
+            let extents = extents.get_or_insert_with(Vec::new);
+            // A page must start where the previous one ended and hold at most a page of
+            // extents, or pages were dropped or moved. Only an empty file's single page
+            // is empty.
+            if first != extents.len() as u64 || (page.is_empty() && first != 0) || page.len() > MANIFEST_PAGE_EXTENTS {
+                return Err(Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS });
+            }
+            extents.extend_from_slice(&page);
+        }
+        Ok(extents)
+    }
+
+    /// Returns the manifest page of `ino` that starts at extent number `first`.
+    pub fn manifest_page(&self, ino: u64, first: u64) -> Result<Vec<Extent>> {
+        match self.manifests.get(page_key(ino, first)).map_err(sled_error(TREE_MANIFESTS))? {
+            Some(sealed) => self.open_value(TREE_MANIFESTS, &page_key(ino, first), &sealed),
+            None => Err(Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS }),
+        }
+    }
+
+    /// Replaces the manifest of `ino` from extent `keep` on with `extents`: only the
+    /// pages from the one holding extent `keep` are read and written, so recording the
+    /// growth of a large file costs the growth, not the file.
+    fn write_manifest_from(&self, ino: u64, keep: u64, extents: &[Extent]) -> Result<()> {
+        let page_start = keep / MANIFEST_PAGE_EXTENTS as u64 * MANIFEST_PAGE_EXTENTS as u64;
+        let mut tail: Vec<Extent> = match self.manifests.get(page_key(ino, page_start)).map_err(sled_error(TREE_MANIFESTS))? {
+            Some(sealed) => self.open_value(TREE_MANIFESTS, &page_key(ino, page_start), &sealed)?,
+            None => Vec::new(),
+        };
+        tail.truncate((keep - page_start) as usize);
+        tail.extend_from_slice(extents);
+        let stale_from = page_start + tail.len().div_ceil(MANIFEST_PAGE_EXTENTS) as u64 * MANIFEST_PAGE_EXTENTS as u64;
+        self.remove_manifest_pages(ino, stale_from.max(page_start))?;
+        // An empty manifest still needs one (empty) page, so a file of no bytes has one.
+        if tail.is_empty() && page_start == 0 {
+            let sealed = self.seal_value(TREE_MANIFESTS, &page_key(ino, 0), &codec::encode(&tail));
+            self.manifests.insert(page_key(ino, 0), sealed).map_err(sled_error(TREE_MANIFESTS))?;
+            return Ok(());
+        }
+        for (number, page) in tail.chunks(MANIFEST_PAGE_EXTENTS).enumerate() {
+            let key = page_key(ino, page_start + (number * MANIFEST_PAGE_EXTENTS) as u64);
+            let sealed = self.seal_value(TREE_MANIFESTS, &key, &codec::encode(&page.to_vec()));
+            self.manifests.insert(key, sealed).map_err(sled_error(TREE_MANIFESTS))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the pages of `ino` that start at extent `from` or later.
+    fn remove_manifest_pages(&self, ino: u64, from: u64) -> Result<()> {
+        let keys: Vec<sled::IVec> = self
+            .manifests
+            .range(page_key(ino, from)..=page_key(ino, u64::MAX))
+            .keys()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(sled_error(TREE_MANIFESTS))?;
+        for key in keys {
+            self.manifests.remove(key).map_err(sled_error(TREE_MANIFESTS))?;
+        }
+        Ok(())
     }
 
     pub fn marker(&self) -> Result<Option<IndexMarker>> {
@@ -176,9 +261,11 @@ impl Index {
     /// the marker. The caller has fsynced the packs holding all of them.
     pub fn apply(&self, chunks: &[(ChunkId, Location)], record: &CommitRecord, marker: IndexMarker) -> Result<()> {
         failpoint::check("index apply").map_err(|source| Error::io("failed to update index", "index", source))?;
-        for (id, location) in chunks {
-            let sealed = self.seal_value(TREE_CHUNKS, &id.0, &codec::encode(location));
-            self.chunks.insert(id.0, sealed).map_err(sled_error(TREE_CHUNKS))?;
+        // The chunk table is fsynced before sled sees the marker: sled may write its
+        // buffers at any time, so a marker on disk must never precede the locations.
+        if !chunks.is_empty() {
+            self.chunks.insert(chunks)?;
+            self.chunks.sync()?;
         }
         for op in &record.ops {
             self.apply_op(op)?;
@@ -214,22 +301,13 @@ impl Index {
             Op::DelDirent { parent, name } => {
                 self.dirents.remove(self.dirent_key(*parent, name)).map_err(sled_error(TREE_DIRENTS))?;
             }
-            Op::PutManifest { ino, extents } => {
-                let key = ino.to_be_bytes();
-                let sealed = self.seal_value(TREE_MANIFESTS, &key, &codec::encode(extents));
-                self.manifests.insert(key, sealed).map_err(sled_error(TREE_MANIFESTS))?;
-            }
+            Op::PutManifest { ino, extents } => self.write_manifest_from(*ino, 0, extents)?,
             Op::ExtendManifest { ino, keep, extents } => {
-                let mut stored = self.manifest(*ino)?.unwrap_or_default();
-                stored.truncate(*keep as usize);
-                stored.extend_from_slice(extents);
-                let key = ino.to_be_bytes();
-                let sealed = self.seal_value(TREE_MANIFESTS, &key, &codec::encode(&stored));
-                self.manifests.insert(key, sealed).map_err(sled_error(TREE_MANIFESTS))?;
+                // A record may keep more extents than are stored only if it was damaged.
+                let stored = self.manifest_page_end(*ino)?;
+                self.write_manifest_from(*ino, (*keep).min(stored), extents)?;
             }
-            Op::DelManifest(ino) => {
-                self.manifests.remove(ino.to_be_bytes()).map_err(sled_error(TREE_MANIFESTS))?;
-            }
+            Op::DelManifest(ino) => self.remove_manifest_pages(*ino, 0)?,
         }
         Ok(())
     }
@@ -246,10 +324,8 @@ impl Index {
 
     /// Removes the locations of chunks that garbage collection deleted.
     pub fn remove_chunks(&self, ids: &[ChunkId]) -> Result<()> {
-        for id in ids {
-            self.chunks.remove(id.0).map_err(sled_error(TREE_CHUNKS))?;
-        }
-        Ok(())
+        self.chunks.remove(ids)?;
+        self.chunks.sync()
     }
 
     /// Makes every applied change durable in sled's own files.
@@ -277,28 +353,81 @@ impl Index {
         })
     }
 
-    /// Iterates over all manifests, for `check` and `stats`.
+    /// Number of extents stored for `ino`, from its last page.
+    fn manifest_page_end(&self, ino: u64) -> Result<u64> {
+        match self.manifests.range(page_key(ino, 0)..=page_key(ino, u64::MAX)).next_back() {
+            Some(page) => {
+                let (key, sealed) = page.map_err(sled_error(TREE_MANIFESTS))?;
+                let page: Vec<Extent> = self.open_value(TREE_MANIFESTS, &key, &sealed)?;
+                Ok(page_first(&key)?.1 + page.len() as u64)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Iterates over all manifests, one whole manifest at a time, for `check`, `gc`
+    /// and `stats`.
     pub fn all_manifests(&self) -> impl Iterator<Item = Result<(u64, Vec<Extent>)>> + '_ {
-        self.manifests.iter().map(move |item| {
-            let (key, sealed) = item.map_err(sled_error(TREE_MANIFESTS))?;
-            let ino: [u8; 8] = key.as_ref().try_into().map_err(|_| Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS })?;
-            Ok((u64::from_be_bytes(ino), self.open_value(TREE_MANIFESTS, &key, &sealed)?))
+        let mut next_ino = Some(0u64);
+        std::iter::from_fn(move || {
+            let from = next_ino?;
+            let first = match self.manifests.range(page_key(from, 0)..).next() {
+                None => return None,
+                Some(Err(error)) => return Some(Err(sled_error(TREE_MANIFESTS)(error))),
+                Some(Ok((key, _))) => key,
+            };
+            let ino = match page_first(&first) {
+                Ok((ino, _)) => ino,
+                Err(error) => return Some(Err(error)),
+            };
+            next_ino = ino.checked_add(1);
+            Some(self.manifest(ino).map(|extents| (ino, extents.unwrap_or_default())))
         })
     }
 
-    /// Iterates over all chunk locations, for `check` and `stats`.
-    pub fn all_chunks(&self) -> impl Iterator<Item = Result<(ChunkId, Location)>> + '_ {
-        self.chunks.iter().map(move |item| {
-            let (key, sealed) = item.map_err(sled_error(TREE_CHUNKS))?;
-            let id: [u8; 32] = key.as_ref().try_into().map_err(|_| Error::IndexAuthenticationFailed { tree: TREE_CHUNKS })?;
-            Ok((ChunkId(id), self.open_value(TREE_CHUNKS, &key, &sealed)?))
-        })
+    /// Lists all chunk locations, for `gc`.
+    pub fn all_chunks(&self) -> Result<Vec<(ChunkId, Location)>> {
+        let mut out = Vec::with_capacity(self.chunks.entries() as usize);
+        self.chunks.for_each(|id, location| {
+            out.push((id, location));
+            Ok(())
+        })?;
+        Ok(out)
     }
 
-    /// Bytes of sled's files on disk.
+    /// Number of chunk locations.
+    pub fn chunk_count(&self) -> u64 {
+        self.chunks.entries()
+    }
+
+    /// Bytes of the index on disk: sled's files and the chunk table.
     pub fn size_on_disk(&self) -> Result<u64> {
-        self.db.size_on_disk().map_err(sled_error("db"))
+        Ok(self.db.size_on_disk().map_err(sled_error("db"))? + self.chunks.size_on_disk())
     }
+}
+
+/// Extents per manifest page. A page seals to about 42 KiB, so a commit that adds a
+/// few hundred chunks to a large file rewrites one or two pages.
+pub const MANIFEST_PAGE_EXTENTS: usize = 1024;
+
+/// Key of the manifest page of `ino` whose first extent is extent number `first`.
+fn page_key(ino: u64, first: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&ino.to_be_bytes());
+    key[8..].copy_from_slice(&first.to_be_bytes());
+    key
+}
+
+/// Splits a manifest page key into inode number and first extent number.
+fn page_first(key: &[u8]) -> Result<(u64, u64)> {
+    let bad = || Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS };
+    let key: [u8; 16] = key.try_into().map_err(|_| bad())?;
+    let ino = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
+    let first = u64::from_be_bytes(key[8..].try_into().expect("8 bytes"));
+    if first % MANIFEST_PAGE_EXTENTS as u64 != 0 {
+        return Err(bad());
+    }
+    Ok((ino, first))
 }
 
 fn value_aad(tree: &str, key: &[u8]) -> Vec<u8> {
@@ -339,4 +468,65 @@ pub fn dirent_resume_key(keys: &Keys, parent: u64, cookie: u64) -> DirentKey {
     key[..16].copy_from_slice(&dir_tag(keys, parent));
     key[16..24].copy_from_slice(&cookie.to_be_bytes());
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    fn extents(count: usize, seed: u8) -> Vec<Extent> {
+        (0..count).map(|n| Extent { len: n as u64 + 1, chunk: Some(ChunkId([seed.wrapping_add(n as u8); 32])) }).collect()
+    }
+
+    fn extend(index: &Index, ino: u64, keep: u64, extents: Vec<Extent>) {
+        index.apply_op(&Op::ExtendManifest { ino, keep, extents }).unwrap();
+    }
+
+    #[test]
+    fn manifest_pages_grow_truncate_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path(), Keys::derive(&MasterKey::generate())).unwrap();
+        let page = MANIFEST_PAGE_EXTENTS;
+
+        extend(&index, 7, 0, Vec::new());
+        assert_eq!(index.manifest(7).unwrap(), Some(Vec::new()));
+
+        // Growth across page boundaries, in steps that do not line up with pages.
+        let mut expected = Vec::new();
+        for step in 0..5 {
+            let more = extents(page / 2 + 7, step);
+            extend(&index, 7, expected.len() as u64, more.clone());
+            expected.extend(more);
+            assert_eq!(index.manifest(7).unwrap().as_ref(), Some(&expected));
+        }
+
+        // A rewrite from inside an earlier page drops the pages after it.
+        let redo = extents(3, 99);
+        extend(&index, 7, page as u64 + 5, redo.clone());
+        expected.truncate(page + 5);
+        expected.extend(redo);
+        assert_eq!(index.manifest(7).unwrap().as_ref(), Some(&expected));
+        assert_eq!(index.manifest_page_end(7).unwrap(), expected.len() as u64);
+
+        // Another file's pages stay apart, and a put replaces every page.
+        index.apply_op(&Op::PutManifest { ino: 8, extents: extents(page * 2, 1) }).unwrap();
+        index.apply_op(&Op::PutManifest { ino: 7, extents: extents(3, 5) }).unwrap();
+        assert_eq!(index.manifest(7).unwrap(), Some(extents(3, 5)));
+        let all: Vec<(u64, usize)> = index.all_manifests().map(|m| m.map(|(ino, e)| (ino, e.len()))).collect::<Result<_>>().unwrap();
+        assert_eq!(all, vec![(7, 3), (8, page * 2)]);
+
+        index.apply_op(&Op::DelManifest(8)).unwrap();
+        assert_eq!(index.manifest(8).unwrap(), None);
+        assert_eq!(index.all_manifests().count(), 1);
+    }
+
+    #[test]
+    fn dropped_manifest_page_fails_authentication() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path(), Keys::derive(&MasterKey::generate())).unwrap();
+        index.apply_op(&Op::PutManifest { ino: 3, extents: extents(MANIFEST_PAGE_EXTENTS * 3, 0) }).unwrap();
+        index.manifests.remove(page_key(3, MANIFEST_PAGE_EXTENTS as u64)).unwrap();
+        assert!(matches!(index.manifest(3), Err(Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS })));
+    }
 }

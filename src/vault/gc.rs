@@ -88,8 +88,7 @@ pub(crate) fn mark(vault: &Vault) -> Result<Marked> {
     let mut located: HashMap<u64, Vec<ChunkId>> = HashMap::new();
     let mut used_packs: HashSet<u64> = HashSet::new();
     let mut live_located = 0usize;
-    for entry in vault.index.all_chunks() {
-        let (id, location) = entry?;
+    for (id, location) in vault.index.all_chunks()? {
         if live.contains(&id) {
             used_packs.insert(location.pack_no);
             live_located += 1;

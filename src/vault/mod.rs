@@ -132,9 +132,6 @@ struct Overlay {
     inodes: HashMap<u64, Option<Inode>>,
     dirents: BTreeMap<DirentKey, OverlayDirent>,
     manifests: HashMap<u64, ManifestChange>,
-    /// Whole manifests of files sealed since the last commit, for reading them before
-    /// the index contains them.
-    sealed_views: HashMap<u64, Arc<Manifest>>,
 }
 
 /// A manifest change waiting for the next commit.
@@ -336,7 +333,6 @@ impl Vault {
     fn delete_inode(&mut self, ino: u64) {
         self.overlay.inodes.insert(ino, None);
         self.overlay.manifests.insert(ino, ManifestChange::Delete);
-        self.overlay.sealed_views.remove(&ino);
         self.touch();
     }
 
@@ -362,15 +358,17 @@ impl Vault {
     }
 
     fn manifest(&self, ino: u64) -> Result<Arc<Manifest>> {
-        if let Some(view) = self.overlay.sealed_views.get(&ino) {
-            return Ok(view.clone());
-        }
+        let mut extents = self.index.manifest(ino)?.unwrap_or_default();
         match self.overlay.manifests.get(&ino) {
             Some(ManifestChange::Put(manifest)) => return Ok(manifest.clone()),
             Some(ManifestChange::Delete) => return Ok(Arc::default()),
-            Some(ManifestChange::Extend { .. }) | None => {}
+            Some(ManifestChange::Extend { keep, extents: added }) => {
+                extents.truncate(*keep);
+                extents.extend_from_slice(added);
+            }
+            None => {}
         }
-        Ok(Arc::new(Manifest::new(self.index.manifest(ino)?.unwrap_or_default())))
+        Ok(Arc::new(Manifest::new(extents)))
     }
 
     fn allocate_ino(&mut self) -> u64 {
@@ -419,6 +417,13 @@ impl Vault {
         self.index.flush()?;
         let flushed = Instant::now();
         self.chunks.mark_applied(&applied);
+        // The index now holds every recorded extent of the files being written, so
+        // their memory can drop all but the last ones.
+        for write in self.writes.values_mut() {
+            if !write.unlinked {
+                write.file.spill(write.recorded);
+            }
+        }
         self.marker = marker;
         self.overlay = Overlay::default();
         self.dirty_since = None;
@@ -444,14 +449,14 @@ impl Vault {
 
     /// Puts what changed in a file being written, and its size, into the overlay.
     fn record_staged(&mut self, ino: u64) -> Result<()> {
-        let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker };
+        let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker, index: &self.index };
         let Some(write) = self.writes.get_mut(&ino) else { return Ok(()) };
         if write.unlinked {
             return Ok(());
         }
         write.file.settle(&pipeline)?;
         let size = write.file.size();
-        if !self.record_manifest_delta(ino) {
+        if !self.record_manifest_delta(ino)? {
             return Ok(());
         }
         if let Some(mut inode) = self.inode(ino)? {
@@ -463,17 +468,18 @@ impl Vault {
 
     /// Queues the extents of file `ino` that changed since they were last recorded;
     /// returns whether anything changed.
-    fn record_manifest_delta(&mut self, ino: u64) -> bool {
-        let Some(write) = self.writes.get_mut(&ino) else { return false };
-        let (keep, extents) = write.file.take_delta(write.recorded);
-        let all = write.file.extents();
-        let unchanged = keep == write.recorded && extents.is_empty() && write.recorded == all.len();
-        write.recorded = all.len();
+    fn record_manifest_delta(&mut self, ino: u64) -> Result<bool> {
+        let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker, index: &self.index };
+        let Some(write) = self.writes.get_mut(&ino) else { return Ok(false) };
+        let keep = write.file.take_delta(write.recorded);
+        let count = write.file.extent_count();
+        let unchanged = keep == write.recorded && keep == count;
+        write.recorded = count;
         if unchanged && self.overlay.manifests.contains_key(&ino) {
-            return false;
+            return Ok(false);
         }
         if unchanged && write.ever_recorded {
-            return false;
+            return Ok(false);
         }
         write.ever_recorded = true;
         let keep = match self.overlay.manifests.get(&ino) {
@@ -481,10 +487,10 @@ impl Vault {
             Some(ManifestChange::Put(_)) | Some(ManifestChange::Delete) => 0,
             None => keep,
         };
-        let extents = all[keep..].to_vec();
+        let extents = write.file.extents_from(&pipeline, keep)?;
         self.overlay.manifests.insert(ino, ManifestChange::Extend { keep, extents });
         self.touch();
-        true
+        Ok(true)
     }
 
     fn overlay_ops(&self) -> Vec<Op> {

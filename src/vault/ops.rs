@@ -172,7 +172,7 @@ impl Vault {
             if inode.kind != NodeKind::File {
                 return Err(FsError::Errno(libc::EISDIR));
             }
-            let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker };
+            let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker, index: &self.index };
             match self.writes.get_mut(&ino) {
                 Some(write) if write.closing => return Err(self.refuse("truncate", ino, Refusal::Closing)),
                 Some(write) => {
@@ -281,7 +281,7 @@ impl Vault {
         self.writes.insert(
             ino,
             OpenWrite {
-                file: StagedFile::new(),
+                file: StagedFile::new(ino),
                 writers: 1,
                 closing: false,
                 unlinked: false,
@@ -311,7 +311,7 @@ impl Vault {
             if inode.kind != NodeKind::File {
                 return Err(self.refuse("open", ino, Refusal::Sealed));
             }
-            let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker };
+            let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker, index: &self.index };
             match self.writes.get_mut(&ino) {
                 Some(write) if write.closing => return Err(self.refuse("open", ino, Refusal::Closing)),
                 Some(write) => {
@@ -333,7 +333,7 @@ impl Vault {
     }
 
     pub fn read(&mut self, ino: u64, fh: u64, offset: u64, len: u32) -> FsResult<Vec<u8>> {
-        let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker };
+        let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker, index: &self.index };
         if let Some(write) = self.writes.get(&ino) {
             return Ok(write.file.read(&pipeline, offset, len as usize)?);
         }
@@ -365,7 +365,7 @@ impl Vault {
     }
 
     pub fn write(&mut self, ino: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
-        let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker };
+        let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker, index: &self.index };
         let Some(write) = self.writes.get_mut(&ino) else {
             return Err(self.refuse("write", ino, Refusal::Sealed));
         };
@@ -405,7 +405,7 @@ impl Vault {
     /// so the FUSE adapter can wait off the request loop while other requests go on.
     pub fn flush_start(&mut self, ino: u64, fh: u64) -> FsResult<Option<Arc<crate::chunkstore::Ticket>>> {
         let writable = self.handles.get(&fh).is_some_and(|handle| handle.writable);
-        let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker };
+        let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker, index: &self.index };
         let Some(write) = self.writes.get_mut(&ino) else { return Ok(None) };
         if !writable {
             return Ok(None);
@@ -444,18 +444,17 @@ impl Vault {
             self.delete_inode(ino);
             return Ok(());
         }
-        let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker };
+        let pipeline = Pipeline { store: &self.chunks, chunker: &self.chunker, index: &self.index };
         let Some(write) = self.writes.get_mut(&ino) else { return Ok(()) };
         let settle_failed = write.file.settle(&pipeline).is_err();
         let write_failed = write.file.ticket.wait().is_some();
         let lost = write.file.cut_at_lost(&self.chunks);
         let settle_failed = settle_failed || write.file.settle(&pipeline).is_err();
-        let manifest = Manifest::new(write.file.extents().to_vec());
-        self.record_manifest_delta(ino);
+        self.record_manifest_delta(ino)?;
         let write = self.writes.remove(&ino).expect("the file was just looked up");
         let incomplete = force_incomplete || settle_failed || write_failed || lost;
         let mut inode = self.inode(ino)?.ok_or(FsError::Errno(libc::ENOENT))?;
-        inode.size = manifest.len();
+        inode.size = write.file.size();
         if let Some(written) = write.written_ns {
             inode.mtime_ns = written;
             inode.ctime_ns = written;
@@ -466,9 +465,8 @@ impl Vault {
             self.metrics.files_incomplete += 1;
             log::warn!("file sealed incomplete: ino={ino} stored_bytes={}", inode.size);
         } else {
-            log::debug!("file sealed: ino={ino} bytes={} extents={}", inode.size, manifest.extents.len());
+            log::debug!("file sealed: ino={ino} bytes={} extents={}", inode.size, write.file.extent_count());
         }
-        self.overlay.sealed_views.insert(ino, Arc::new(manifest));
         self.put_inode(inode);
         Ok(())
     }

@@ -129,7 +129,7 @@ pub fn collect(root: &Path, passphrase: &[u8]) -> Result<StatsReport> {
         }
     }
     report.unique_bytes = unique.values().sum();
-    report.chunks = vault.index.all_chunks().count() as u64;
+    report.chunks = vault.index.chunk_count();
     let packs_dir = vault.paths.packs();
     for pack_no in list_packs(&packs_dir)? {
         report.packs += 1;

@@ -397,3 +397,12 @@ impl Drop for TestStore {
         clear_immutable_tree(&self.root);
     }
 }
+
+/// Drops the kernel's cached pages of `file`, so the next read of them reaches the
+/// daemon. Only clean pages are dropped.
+pub fn drop_page_cache(file: &fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: posix_fadvise on an open descriptor. It returns the error number itself.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0, "posix_fadvise DONTNEED failed: {}", io::Error::from_raw_os_error(rc));
+}
