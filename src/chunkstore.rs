@@ -164,16 +164,19 @@ impl ChunkStore {
                     .expect("spawning a worker thread")
             })
             .collect();
+        // As many prefetch threads as seal workers: decompression dominates a restore,
+        // so a sequential reader is as fast as the cores that decrypt ahead of it.
         let (prefetch, requests) = bounded::<ChunkId>(PREFETCH_QUEUE_DEPTH);
-        let prefetcher = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("wormvault-read".into())
-                .spawn(move || run_prefetcher(&shared, &requests))
-                .expect("spawning the prefetch thread")
-        };
         let mut workers = workers;
-        workers.push(prefetcher);
+        for number in 0..worker_count.max(1) {
+            let shared = shared.clone();
+            let requests = requests.clone();
+            let prefetcher = std::thread::Builder::new()
+                .name(format!("wormvault-read-{number}"))
+                .spawn(move || run_prefetcher(&shared, &requests))
+                .expect("spawning a prefetch thread");
+            workers.push(prefetcher);
+        }
         *shared.prefetch_queue.lock().expect("prefetch queue lock poisoned") = Some(prefetch);
         ChunkStore { shared, jobs: Some(sender), workers }
     }

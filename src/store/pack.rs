@@ -44,7 +44,14 @@ pub struct PackWriter {
     broken: Option<String>,
     /// Packs finished since the last call to [`PackWriter::take_finished`].
     finished: Vec<u64>,
+    /// Offset up to which writeback of the current pack was started.
+    writeback_from: u64,
 }
+
+/// Appended bytes after which the writer asks the kernel to start writing them out,
+/// so the fsync at the end of a pack or at a commit waits for little. An fsync of a
+/// whole 64 MiB pack took 20 to 50 ms here, while every seal worker waited.
+const WRITEBACK_BYTES: u64 = 8 * 1024 * 1024;
 
 impl PackWriter {
     /// Prepares a writer that creates pack `first_pack_no` on its first append.
@@ -58,6 +65,7 @@ impl PackWriter {
             dir_dirty: false,
             broken: None,
             finished: Vec::new(),
+            writeback_from: 0,
         }
     }
 
@@ -100,6 +108,9 @@ impl PackWriter {
             return Err(Error::io("failed to append to pack", path, source));
         }
         self.offset += frame.len() as u64;
+        if self.offset - self.writeback_from >= WRITEBACK_BYTES {
+            self.start_writeback();
+        }
         Ok(Location { pack_no: self.pack_no, offset, sealed_len: sealed.len() as u32 })
     }
 
@@ -162,6 +173,27 @@ impl PackWriter {
         Ok(())
     }
 
+    /// Starts writeback of the bytes appended since the last call, without waiting for
+    /// it. Durability still comes from [`PackWriter::sync`] alone, so a failure here is
+    /// only logged.
+    fn start_writeback(&mut self) {
+        let Some(file) = &self.file else { return };
+        let length = self.offset - self.writeback_from;
+        // SAFETY: sync_file_range on an open descriptor with in-range arguments.
+        let rc = unsafe {
+            libc::sync_file_range(
+                std::os::unix::io::AsRawFd::as_raw_fd(file),
+                self.writeback_from as libc::off64_t,
+                length as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+        if rc != 0 {
+            log::debug!("starting writeback failed: pack={:016x} error={}", self.pack_no, io::Error::last_os_error());
+        }
+        self.writeback_from = self.offset;
+    }
+
     fn current_path(&self) -> PathBuf {
         self.dir.join(pack_file_name(self.pack_no))
     }
@@ -180,6 +212,7 @@ impl PackWriter {
             .map_err(|source| Error::io("failed to write pack header", &path, source))?;
         self.file = Some(file);
         self.offset = PACK_HEADER_LEN as u64;
+        self.writeback_from = 0;
         self.dir_dirty = true;
         Ok(())
     }
