@@ -13,11 +13,11 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::crypto::{self, ChunkId, Keys};
+use crate::crypto::{self, ChunkId, Keys, NONCE_LEN, TAG_LEN};
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::store::format::{
-    commit_id, frame_aad, CHUNK_HEADER_LEN, CHUNK_PAD_BYTES, CODEC_RAW, CODEC_ZSTD, KIND_CHUNK, KIND_COMMIT, ZSTD_LEVEL,
+    commit_id, frame_aad, CHUNK_HEADER_LEN, CHUNK_PAD_BYTES, CODEC_RAW, CODEC_ZSTD, FRAME_HEADER_LEN, KIND_CHUNK, KIND_COMMIT, ZSTD_LEVEL,
 };
 use crate::store::pack::{Location, PackReader, PackWriter};
 
@@ -282,8 +282,8 @@ fn load_chunk(shared: &Shared, id: &ChunkId) -> Result<Arc<Vec<u8>>> {
             Some(location) => location,
             None => shared.index.chunk_location(id)?.ok_or(Error::ChunkMissing { chunk: *id })?,
         };
-        let sealed = shared.reader.read(location)?;
-        let plain = Arc::new(open_chunk(&shared.keys, &shared.store_id, id, location, &sealed)?);
+        let mut sealed = shared.reader.read(location)?;
+        let plain = Arc::new(open_chunk_in_place(&shared.keys, &shared.store_id, id, location, &mut sealed)?);
         shared.cache.lock().expect("cache lock poisoned").insert(*id, plain.clone());
         Ok(plain)
     }
@@ -407,10 +407,11 @@ fn run_worker(shared: &Shared, jobs: &Receiver<Job>) {
     // tenth of the worker's time.
     let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd level 1 is valid");
     while let Ok(job) = jobs.recv() {
-        let sealed = seal_chunk(&shared.keys, &shared.store_id, &job.id, &job.plain, &mut compressor);
+        let mut frame = seal_chunk_frame(&shared.keys, &shared.store_id, &job.id, &job.plain, &mut compressor);
+        let sealed_len = frame.len() - FRAME_HEADER_LEN;
         let result = {
             let mut writer = shared.writer.lock().expect("pack writer lock poisoned");
-            let result = writer.append(KIND_CHUNK, &job.id.0, &sealed);
+            let result = writer.append_frame(KIND_CHUNK, &job.id.0, &mut frame);
             if writer.broken().is_some() {
                 shared.degraded.store(true, Ordering::Relaxed);
             }
@@ -424,7 +425,7 @@ fn run_worker(shared: &Shared, jobs: &Receiver<Job>) {
                     state.uncommitted.insert(job.id, location);
                     shared.counters.chunks_new.fetch_add(1, Ordering::Relaxed);
                     shared.counters.plain_bytes_new.fetch_add(job.plain.len() as u64, Ordering::Relaxed);
-                    shared.counters.sealed_bytes_new.fetch_add(sealed.len() as u64, Ordering::Relaxed);
+                    shared.counters.sealed_bytes_new.fetch_add(sealed_len as u64, Ordering::Relaxed);
                     None
                 }
                 Err(error) => {
@@ -442,29 +443,44 @@ fn run_worker(shared: &Shared, jobs: &Receiver<Job>) {
     }
 }
 
-/// Compresses, pads and seals a chunk: `codec, 0, 0, 0, plain_len, body_len, body, zeros`.
-fn seal_chunk(keys: &Keys, store_id: &[u8; 16], id: &ChunkId, plain: &[u8], compressor: &mut zstd::bulk::Compressor) -> Vec<u8> {
-    let compressed = compressor.compress(plain).ok().filter(|body| body.len() < plain.len());
-    let (codec, body) = match &compressed {
-        Some(body) => (CODEC_ZSTD, body.as_slice()),
-        None => (CODEC_RAW, plain),
+/// Compresses, pads and seals a chunk into a pack frame whose first
+/// [`FRAME_HEADER_LEN`] bytes are left for the pack writer's header. The sealed
+/// payload is `codec, 0, 0, 0, plain_len, body_len, body, zeros`. Compression and
+/// sealing work in the one buffer, so the chunk's bytes are not copied between steps.
+fn seal_chunk_frame(keys: &Keys, store_id: &[u8; 16], id: &ChunkId, plain: &[u8], compressor: &mut zstd::bulk::Compressor) -> Vec<u8> {
+    let body_at = FRAME_HEADER_LEN + NONCE_LEN + CHUNK_HEADER_LEN;
+    let bound = zstd::zstd_safe::compress_bound(plain.len()).max(plain.len());
+    let mut frame = vec![0u8; body_at + bound + CHUNK_PAD_BYTES + TAG_LEN];
+    let compressed = compressor.compress_to_buffer(plain, &mut frame[body_at..]).ok().filter(|len| *len < plain.len());
+    let (codec, body_len) = match compressed {
+        Some(len) => (CODEC_ZSTD, len),
+        None => {
+            frame[body_at..body_at + plain.len()].copy_from_slice(plain);
+            (CODEC_RAW, plain.len())
+        }
     };
-    let unpadded = CHUNK_HEADER_LEN + body.len();
-    let padded = unpadded.div_ceil(CHUNK_PAD_BYTES) * CHUNK_PAD_BYTES;
-    let mut payload = Vec::with_capacity(padded);
-    payload.extend_from_slice(&[codec, 0, 0, 0]);
-    payload.extend_from_slice(&(plain.len() as u32).to_le_bytes());
-    payload.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    payload.extend_from_slice(body);
-    payload.resize(padded, 0);
-    crypto::seal(&keys.data, &frame_aad(KIND_CHUNK, &id.0, store_id), &payload)
+    let header_at = FRAME_HEADER_LEN + NONCE_LEN;
+    frame[header_at] = codec;
+    frame[header_at + 4..header_at + 8].copy_from_slice(&(plain.len() as u32).to_le_bytes());
+    frame[header_at + 8..header_at + 12].copy_from_slice(&(body_len as u32).to_le_bytes());
+    let padded = (CHUNK_HEADER_LEN + body_len).div_ceil(CHUNK_PAD_BYTES) * CHUNK_PAD_BYTES;
+    frame.truncate(header_at + padded);
+    frame[body_at + body_len..].fill(0);
+    crypto::seal_in_place(&keys.data, &frame_aad(KIND_CHUNK, &id.0, store_id), &mut frame, FRAME_HEADER_LEN);
+    frame
 }
 
 /// Opens a sealed chunk frame and checks that its plaintext hashes to `id`.
 pub fn open_chunk(keys: &Keys, store_id: &[u8; 16], id: &ChunkId, location: Location, sealed: &[u8]) -> Result<Vec<u8>> {
+    open_chunk_in_place(keys, store_id, id, location, &mut sealed.to_vec())
+}
+
+/// Opens a sealed chunk frame, decrypting in `sealed` itself, and checks that its
+/// plaintext hashes to `id`.
+pub fn open_chunk_in_place(keys: &Keys, store_id: &[u8; 16], id: &ChunkId, location: Location, sealed: &mut [u8]) -> Result<Vec<u8>> {
     let failed = || Error::ChunkAuthenticationFailed { chunk: *id, pack: location.pack_no, offset: location.offset };
-    let payload = crypto::open(&keys.data, &frame_aad(KIND_CHUNK, &id.0, store_id), sealed).map_err(|_| failed())?;
-    let plain = parse_chunk_payload(&payload).ok_or_else(failed)?;
+    let payload = crypto::open_in_place(&keys.data, &frame_aad(KIND_CHUNK, &id.0, store_id), sealed).map_err(|_| failed())?;
+    let plain = parse_chunk_payload(payload).ok_or_else(failed)?;
     if keys.chunk_id(&plain) != *id {
         return Err(failed());
     }
@@ -551,7 +567,8 @@ mod tests {
         let id = keys.chunk_id(&plain);
         let location = Location { pack_no: 0, offset: 40, sealed_len: 0 };
         let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL).unwrap();
-        let sealed = seal_chunk(&keys, &[1; 16], &id, &plain, &mut compressor);
+        let frame = seal_chunk_frame(&keys, &[1; 16], &id, &plain, &mut compressor);
+        let sealed = frame[FRAME_HEADER_LEN..].to_vec();
         assert_eq!(sealed.len() % CHUNK_PAD_BYTES, crypto::SEAL_OVERHEAD % CHUNK_PAD_BYTES);
         assert_eq!(open_chunk(&keys, &[1; 16], &id, location, &sealed).unwrap(), plain);
         let other = keys.chunk_id(b"other");
