@@ -319,6 +319,11 @@ impl ChunkStore {
     }
 
     /// Chunk locations in packs that the index does not hold yet.
+    /// Number of chunks in packs but not yet applied to the index.
+    pub fn uncommitted_count(&self) -> usize {
+        self.shared.state.lock().expect("chunk state lock poisoned").uncommitted.len()
+    }
+
     pub fn uncommitted(&self) -> Vec<(ChunkId, Location)> {
         let state = self.shared.state.lock().expect("chunk state lock poisoned");
         state.uncommitted.iter().map(|(id, location)| (*id, *location)).collect()

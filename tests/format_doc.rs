@@ -12,6 +12,7 @@ use wormvault::crypto::{
 use wormvault::index::chunktable::{
     HEADER_LEN, INITIAL_SLOTS, MAC_CONTEXT, MAGIC, MAX_LOAD, SLOT_LEN,
 };
+use wormvault::index::pagefile::SLOT_BYTES;
 use wormvault::index::{DirentKey, IndexMarker, MANIFEST_PAGE_EXTENTS};
 use wormvault::store::config::{encode_config, ConfigHeader, StoreSettings};
 use wormvault::store::format::{
@@ -344,6 +345,12 @@ fn commit_and_index_sizes() {
     assert_prose_contains(&format!(
         "An extent is {chunk_extent} bytes with a chunk and {zero_extent} bytes without."
     ));
+    let full_page = sealed_empty_manifest + MANIFEST_PAGE_EXTENTS * chunk_extent;
+    assert!(full_page as u64 + 4 <= SLOT_BYTES, "a full page and its length fit a slot");
+    assert_prose_contains(&format!(
+        "A full page with only chunk extents seals to {full_page} bytes and fits its {SLOT_BYTES}-byte slot."
+    ));
+    assert_prose_contains(&format!("at offset k times {SLOT_BYTES}, where INO is the inode number"));
 
     let marker = codec::encode(&IndexMarker::default()).len();
     assert_eq!(marker, 5 * 8, "the page lists five 8-byte marker fields");
@@ -494,7 +501,7 @@ fn chunk_table_named() {
         "man/wormvault-format.5 does not name the context {MAC_CONTEXT:?}"
     );
     assert_prose_contains(&format!(
-        "A manifest is stored as pages of {MANIFEST_PAGE_EXTENTS} extents,"
+        "A manifest is split into pages of {MANIFEST_PAGE_EXTENTS} extents,"
     ));
 }
 

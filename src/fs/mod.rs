@@ -15,9 +15,9 @@ use fuser::{
 };
 
 use crate::chunkstore::{ChunkReader, Ticket};
-use crate::tree::{Inode, Manifest, NodeKind};
+use crate::tree::{Inode, NodeKind};
 use crate::vault::read_sealed;
-use crate::vault::{FsError, SetAttr, Vault};
+use crate::vault::{FsError, SealedExtents, SetAttr, Vault};
 
 pub use errno::errno;
 
@@ -40,7 +40,7 @@ struct SealedRead {
     ino: u64,
     offset: u64,
     size: u32,
-    manifest: Arc<Manifest>,
+    manifest: Arc<SealedExtents>,
     reader: ChunkReader,
     reply: ReplyData,
 }

@@ -7,11 +7,13 @@
 //! movable between keys, without the master key.
 
 pub mod chunktable;
+pub mod pagefile;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use chunktable::ChunkTable;
+use pagefile::PageFiles;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,11 @@ use crate::tree::{CommitRecord, Extent, FileState, Inode, NodeKind, Op};
 const CHUNK_TABLE_FILE: &str = "chunk-table";
 const TREE_INODES: &str = "inodes";
 const TREE_MANIFESTS: &str = "manifests";
+/// Name of full manifest pages in errors and associated data; they are kept in files
+/// of their own, see [`pagefile`].
+const TREE_PAGES: &str = "manifest pages";
+/// Folder of the full manifest pages, in the index folder.
+const PAGES_DIR: &str = "manifest-pages";
 const TREE_DIRENTS: &str = "dirents";
 const TREE_META: &str = "meta";
 /// Inodes in the `Writing` state, so a mount after a crash finds them without a scan.
@@ -64,6 +71,7 @@ pub struct Index {
     db: sled::Db,
     keys: Arc<Keys>,
     chunks: ChunkTable,
+    pages: PageFiles,
     inodes: sled::Tree,
     manifests: sled::Tree,
     dirents: sled::Tree,
@@ -104,8 +112,15 @@ impl Index {
                 ChunkTable::open(&table_path, &keys.index, true)?.expect("a created table opens")
             }
         };
+        let pages = PageFiles::open(&path.join(PAGES_DIR))?;
+        if chunks.entries() == 0 && meta.is_empty() {
+            // A fresh or cleared index has no manifests, so leftover page files from an
+            // index that lost its chunk table go too.
+            pages.clear()?;
+        }
         Ok(Index {
             chunks,
+            pages,
             inodes: tree(TREE_INODES)?,
             manifests: tree(TREE_MANIFESTS)?,
             dirents: tree(TREE_DIRENTS)?,
@@ -141,72 +156,106 @@ impl Index {
         self.get(&self.inodes, TREE_INODES, &ino.to_be_bytes())
     }
 
-    /// Returns the whole manifest of `ino`, its pages joined.
-    pub fn manifest(&self, ino: u64) -> Result<Option<Vec<Extent>>> {
-        let mut extents: Option<Vec<Extent>> = None;
-        for page in self.manifests.range(page_key(ino, 0)..=page_key(ino, u64::MAX)) {
-            let (key, sealed) = page.map_err(sled_error(TREE_MANIFESTS))?;
-            let first = page_first(&key)?.1;
-            let page: Vec<Extent> = self.open_value(TREE_MANIFESTS, &key, &sealed)?;
-            let extents = extents.get_or_insert_with(Vec::new);
-            // A page must start where the previous one ended and hold at most a page of
-            // extents, or pages were dropped or moved. Only an empty file's single page
-            // is empty.
-            if first != extents.len() as u64 || (page.is_empty() && first != 0) || page.len() > MANIFEST_PAGE_EXTENTS {
-                return Err(Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS });
-            }
-            extents.extend_from_slice(&page);
+    fn manifest_tail(&self, ino: u64) -> Result<Option<ManifestTail>> {
+        self.get(&self.manifests, TREE_MANIFESTS, &ino.to_be_bytes())
+    }
+
+    /// Reads full page number `page` of the manifest of `ino` from its page file.
+    fn full_page(&self, ino: u64, page: u64) -> Result<Vec<Extent>> {
+        let key = page_key(ino, page * MANIFEST_PAGE_EXTENTS as u64);
+        let sealed = self.pages.read(ino, page)?;
+        let extents: Vec<Extent> = self.open_value(TREE_PAGES, &key, &sealed)?;
+        if extents.len() != MANIFEST_PAGE_EXTENTS {
+            return Err(Error::IndexAuthenticationFailed { tree: TREE_PAGES });
         }
         Ok(extents)
     }
 
-    /// Returns the manifest page of `ino` that starts at extent number `first`.
-    pub fn manifest_page(&self, ino: u64, first: u64) -> Result<Vec<Extent>> {
-        match self.manifests.get(page_key(ino, first)).map_err(sled_error(TREE_MANIFESTS))? {
-            Some(sealed) => self.open_value(TREE_MANIFESTS, &page_key(ino, first), &sealed),
-            None => Err(Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS }),
+    /// Returns the whole manifest of `ino`, its pages joined.
+    pub fn manifest(&self, ino: u64) -> Result<Option<Vec<Extent>>> {
+        let Some(tail) = self.manifest_tail(ino)? else { return Ok(None) };
+        let mut extents = Vec::with_capacity(tail.full_pages as usize * MANIFEST_PAGE_EXTENTS + tail.extents.len());
+        for page in 0..tail.full_pages {
+            extents.extend_from_slice(&self.full_page(ino, page)?);
         }
+        extents.extend_from_slice(&tail.extents);
+        Ok(Some(extents))
+    }
+
+    /// Returns the length of the manifest of `ino` and the file offset where each of
+    /// its pages starts, reading one page at a time.
+    pub fn manifest_page_starts(&self, ino: u64) -> Result<Option<(u64, Vec<u64>)>> {
+        let Some(tail) = self.manifest_tail(ino)? else { return Ok(None) };
+        let mut starts = Vec::with_capacity(tail.full_pages as usize + 1);
+        let mut len = 0u64;
+        for page in 0..tail.full_pages {
+            starts.push(len);
+            len += self.full_page(ino, page)?.iter().map(|extent| extent.len).sum::<u64>();
+        }
+        if !tail.extents.is_empty() {
+            starts.push(len);
+            len += tail.extents.iter().map(|extent| extent.len).sum::<u64>();
+        }
+        Ok(Some((len, starts)))
+    }
+
+    /// Returns the manifest page of `ino` that starts at extent number `first`: a full
+    /// page, or the last, partial one.
+    pub fn manifest_page(&self, ino: u64, first: u64) -> Result<Vec<Extent>> {
+        let tail = self.manifest_tail(ino)?.ok_or(Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS })?;
+        let page = first / MANIFEST_PAGE_EXTENTS as u64;
+        if first % MANIFEST_PAGE_EXTENTS as u64 != 0 || page > tail.full_pages {
+            return Err(Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS });
+        }
+        if page == tail.full_pages {
+            return Ok(tail.extents);
+        }
+        self.full_page(ino, page)
     }
 
     /// Replaces the manifest of `ino` from extent `keep` on with `extents`: only the
-    /// pages from the one holding extent `keep` are read and written, so recording the
-    /// growth of a large file costs the growth, not the file.
+    /// page holding extent `keep` and the pages after it are read and written, so
+    /// recording the growth of a large file costs the growth, not the file.
     fn write_manifest_from(&self, ino: u64, keep: u64, extents: &[Extent]) -> Result<()> {
-        let page_start = keep / MANIFEST_PAGE_EXTENTS as u64 * MANIFEST_PAGE_EXTENTS as u64;
-        let mut tail: Vec<Extent> = match self.manifests.get(page_key(ino, page_start)).map_err(sled_error(TREE_MANIFESTS))? {
-            Some(sealed) => self.open_value(TREE_MANIFESTS, &page_key(ino, page_start), &sealed)?,
-            None => Vec::new(),
+        let page_len = MANIFEST_PAGE_EXTENTS as u64;
+        let tail = self.manifest_tail(ino)?.unwrap_or_default();
+        let full = tail.full_pages;
+        // A record may keep more extents than are stored only if it was damaged.
+        let keep = keep.min(full * page_len + tail.extents.len() as u64);
+        let (first_page, mut pending) = if keep >= full * page_len {
+            let mut pending = tail.extents;
+            pending.truncate((keep - full * page_len) as usize);
+            (full, pending)
+        } else {
+            let page = keep / page_len;
+            let mut pending = self.full_page(ino, page)?;
+            pending.truncate((keep - page * page_len) as usize);
+            (page, pending)
         };
-        tail.truncate((keep - page_start) as usize);
-        tail.extend_from_slice(extents);
-        let stale_from = page_start + tail.len().div_ceil(MANIFEST_PAGE_EXTENTS) as u64 * MANIFEST_PAGE_EXTENTS as u64;
-        self.remove_manifest_pages(ino, stale_from.max(page_start))?;
-        // An empty manifest still needs one (empty) page, so a file of no bytes has one.
-        if tail.is_empty() && page_start == 0 {
-            let sealed = self.seal_value(TREE_MANIFESTS, &page_key(ino, 0), &codec::encode(&tail));
-            self.manifests.insert(page_key(ino, 0), sealed).map_err(sled_error(TREE_MANIFESTS))?;
-            return Ok(());
+        pending.extend_from_slice(extents);
+        let whole = pending.len() / MANIFEST_PAGE_EXTENTS;
+        let sealed: Vec<Vec<u8>> = pending[..whole * MANIFEST_PAGE_EXTENTS]
+            .chunks(MANIFEST_PAGE_EXTENTS)
+            .enumerate()
+            .map(|(number, page)| {
+                let key = page_key(ino, (first_page + number as u64) * page_len);
+                self.seal_value(TREE_PAGES, &key, &codec::encode(&page.to_vec()))
+            })
+            .collect();
+        // The page file is written and fsynced before sled counts its pages.
+        if whole > 0 || first_page < full {
+            self.pages.write(ino, full, first_page, &sealed)?;
         }
-        for (number, page) in tail.chunks(MANIFEST_PAGE_EXTENTS).enumerate() {
-            let key = page_key(ino, page_start + (number * MANIFEST_PAGE_EXTENTS) as u64);
-            let sealed = self.seal_value(TREE_MANIFESTS, &key, &codec::encode(&page.to_vec()));
-            self.manifests.insert(key, sealed).map_err(sled_error(TREE_MANIFESTS))?;
-        }
+        let tail = ManifestTail { full_pages: first_page + whole as u64, extents: pending.split_off(whole * MANIFEST_PAGE_EXTENTS) };
+        let key = ino.to_be_bytes();
+        let value = self.seal_value(TREE_MANIFESTS, &key, &codec::encode(&tail));
+        self.manifests.insert(key, value).map_err(sled_error(TREE_MANIFESTS))?;
         Ok(())
     }
 
-    /// Removes the pages of `ino` that start at extent `from` or later.
-    fn remove_manifest_pages(&self, ino: u64, from: u64) -> Result<()> {
-        let keys: Vec<sled::IVec> = self
-            .manifests
-            .range(page_key(ino, from)..=page_key(ino, u64::MAX))
-            .keys()
-            .collect::<std::result::Result<_, _>>()
-            .map_err(sled_error(TREE_MANIFESTS))?;
-        for key in keys {
-            self.manifests.remove(key).map_err(sled_error(TREE_MANIFESTS))?;
-        }
-        Ok(())
+    fn remove_manifest(&self, ino: u64) -> Result<()> {
+        self.manifests.remove(ino.to_be_bytes()).map_err(sled_error(TREE_MANIFESTS))?;
+        self.pages.remove(ino)
     }
 
     pub fn marker(&self) -> Result<Option<IndexMarker>> {
@@ -301,13 +350,12 @@ impl Index {
             Op::DelDirent { parent, name } => {
                 self.dirents.remove(self.dirent_key(*parent, name)).map_err(sled_error(TREE_DIRENTS))?;
             }
-            Op::PutManifest { ino, extents } => self.write_manifest_from(*ino, 0, extents)?,
-            Op::ExtendManifest { ino, keep, extents } => {
-                // A record may keep more extents than are stored only if it was damaged.
-                let stored = self.manifest_page_end(*ino)?;
-                self.write_manifest_from(*ino, (*keep).min(stored), extents)?;
+            Op::PutManifest { ino, extents } => {
+                self.remove_manifest(*ino)?;
+                self.write_manifest_from(*ino, 0, extents)?;
             }
-            Op::DelManifest(ino) => self.remove_manifest_pages(*ino, 0)?,
+            Op::ExtendManifest { ino, keep, extents } => self.write_manifest_from(*ino, *keep, extents)?,
+            Op::DelManifest(ino) => self.remove_manifest(*ino)?,
         }
         Ok(())
     }
@@ -318,6 +366,7 @@ impl Index {
         self.inodes.clear().map_err(sled_error(TREE_INODES))?;
         self.dirents.clear().map_err(sled_error(TREE_DIRENTS))?;
         self.manifests.clear().map_err(sled_error(TREE_MANIFESTS))?;
+        self.pages.clear()?;
         self.writing.clear().map_err(sled_error(TREE_WRITING))?;
         Ok(())
     }
@@ -353,35 +402,14 @@ impl Index {
         })
     }
 
-    /// Number of extents stored for `ino`, from its last page.
-    fn manifest_page_end(&self, ino: u64) -> Result<u64> {
-        match self.manifests.range(page_key(ino, 0)..=page_key(ino, u64::MAX)).next_back() {
-            Some(page) => {
-                let (key, sealed) = page.map_err(sled_error(TREE_MANIFESTS))?;
-                let page: Vec<Extent> = self.open_value(TREE_MANIFESTS, &key, &sealed)?;
-                Ok(page_first(&key)?.1 + page.len() as u64)
-            }
-            None => Ok(0),
-        }
-    }
-
     /// Iterates over all manifests, one whole manifest at a time, for `check`, `gc`
     /// and `stats`.
     pub fn all_manifests(&self) -> impl Iterator<Item = Result<(u64, Vec<Extent>)>> + '_ {
-        let mut next_ino = Some(0u64);
-        std::iter::from_fn(move || {
-            let from = next_ino?;
-            let first = match self.manifests.range(page_key(from, 0)..).next() {
-                None => return None,
-                Some(Err(error)) => return Some(Err(sled_error(TREE_MANIFESTS)(error))),
-                Some(Ok((key, _))) => key,
-            };
-            let ino = match page_first(&first) {
-                Ok((ino, _)) => ino,
-                Err(error) => return Some(Err(error)),
-            };
-            next_ino = ino.checked_add(1);
-            Some(self.manifest(ino).map(|extents| (ino, extents.unwrap_or_default())))
+        self.manifests.iter().keys().map(move |key| {
+            let key = key.map_err(sled_error(TREE_MANIFESTS))?;
+            let ino: [u8; 8] = key.as_ref().try_into().map_err(|_| Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS })?;
+            let ino = u64::from_be_bytes(ino);
+            Ok((ino, self.manifest(ino)?.unwrap_or_default()))
         })
     }
 
@@ -400,9 +428,10 @@ impl Index {
         self.chunks.entries()
     }
 
-    /// Bytes of the index on disk: sled's files and the chunk table.
+    /// Bytes of the index on disk: sled's files, the chunk table and the manifest
+    /// pages.
     pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.db.size_on_disk().map_err(sled_error("db"))? + self.chunks.size_on_disk())
+        Ok(self.db.size_on_disk().map_err(sled_error("db"))? + self.chunks.size_on_disk() + self.pages.size_on_disk())
     }
 }
 
@@ -410,24 +439,20 @@ impl Index {
 /// few hundred chunks to a large file rewrites one or two pages.
 pub const MANIFEST_PAGE_EXTENTS: usize = 1024;
 
+/// The last, partial page of a manifest, kept in sled, and how many full pages come
+/// before it in the inode's page file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ManifestTail {
+    full_pages: u64,
+    extents: Vec<Extent>,
+}
+
 /// Key of the manifest page of `ino` whose first extent is extent number `first`.
 fn page_key(ino: u64, first: u64) -> [u8; 16] {
     let mut key = [0u8; 16];
     key[..8].copy_from_slice(&ino.to_be_bytes());
     key[8..].copy_from_slice(&first.to_be_bytes());
     key
-}
-
-/// Splits a manifest page key into inode number and first extent number.
-fn page_first(key: &[u8]) -> Result<(u64, u64)> {
-    let bad = || Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS };
-    let key: [u8; 16] = key.try_into().map_err(|_| bad())?;
-    let ino = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
-    let first = u64::from_be_bytes(key[8..].try_into().expect("8 bytes"));
-    if first % MANIFEST_PAGE_EXTENTS as u64 != 0 {
-        return Err(bad());
-    }
-    Ok((ino, first))
 }
 
 fn value_aad(tree: &str, key: &[u8]) -> Vec<u8> {
@@ -507,7 +532,7 @@ mod tests {
         expected.truncate(page + 5);
         expected.extend(redo);
         assert_eq!(index.manifest(7).unwrap().as_ref(), Some(&expected));
-        assert_eq!(index.manifest_page_end(7).unwrap(), expected.len() as u64);
+        assert_eq!(index.manifest_tail(7).unwrap().unwrap().full_pages, 1);
 
         // Another file's pages stay apart, and a put replaces every page.
         index.apply_op(&Op::PutManifest { ino: 8, extents: extents(page * 2, 1) }).unwrap();
@@ -522,11 +547,14 @@ mod tests {
     }
 
     #[test]
-    fn dropped_manifest_page_fails_authentication() {
+    fn damaged_manifest_page_fails_authentication() {
         let dir = tempfile::tempdir().unwrap();
         let index = Index::open(dir.path(), Keys::derive(&MasterKey::generate())).unwrap();
         index.apply_op(&Op::PutManifest { ino: 3, extents: extents(MANIFEST_PAGE_EXTENTS * 3, 0) }).unwrap();
-        index.manifests.remove(page_key(3, MANIFEST_PAGE_EXTENTS as u64)).unwrap();
-        assert!(matches!(index.manifest(3), Err(Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS })));
+        assert_eq!(index.manifest(3).unwrap().map(|all| all.len()), Some(MANIFEST_PAGE_EXTENTS * 3));
+        let page_file = dir.path().join(PAGES_DIR).join(format!("{:016x}", 3));
+        let file = std::fs::OpenOptions::new().write(true).open(page_file).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &[0x5a; 64], pagefile::SLOT_BYTES + 100).unwrap();
+        assert!(matches!(index.manifest(3), Err(Error::IndexAuthenticationFailed { tree: TREE_PAGES })));
     }
 }

@@ -8,6 +8,7 @@
 
 mod ops;
 mod recovery;
+mod sealed;
 pub mod check;
 pub mod gc;
 pub mod stats;
@@ -32,6 +33,23 @@ use crate::store::lock::StoreLock;
 use crate::store::pack::{PackReader, PackWriter};
 use crate::store::StorePaths;
 use crate::tree::{CommitRecord, FileState, Inode, Manifest, NodeKind, Op, ROOT_INO};
+pub use sealed::SealedExtents;
+
+/// Chunks written since the last commit after which the next commit is due even
+/// before the commit interval: a commit's record, index updates and lists grow with
+/// its chunk count, so bounding it bounds the daemon's memory at any ingest speed.
+/// 16,384 chunks are about 256 MiB of data at the default average chunk size.
+const COMMIT_CHUNKS: usize = 16_384;
+
+/// Hands memory freed by a commit back to the kernel. glibc keeps freed blocks in
+/// the arena of the thread that used them, so the transient buffers of each commit
+/// would otherwise stay in the daemon's resident size.
+fn release_free_memory() {
+    // SAFETY: malloc_trim only walks glibc's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
 
 pub use ops::{read_sealed, DirEntry, SetAttr, StatFs};
 
@@ -124,7 +142,7 @@ struct OpenWrite {
 struct Handle {
     ino: u64,
     writable: bool,
-    manifest: Option<Arc<Manifest>>,
+    manifest: Option<Arc<SealedExtents>>,
 }
 
 #[derive(Default)]
@@ -314,6 +332,7 @@ impl Vault {
     /// Returns whether the commit interval has passed since the oldest uncommitted change.
     pub fn commit_due(&self) -> bool {
         self.dirty_since.is_some_and(|since| since.elapsed() >= self.mount.commit_interval)
+            || self.chunks.uncommitted_count() >= COMMIT_CHUNKS
     }
 
     // --- overlay access -----------------------------------------------------------
@@ -371,6 +390,16 @@ impl Vault {
         Ok(Arc::new(Manifest::new(extents)))
     }
 
+    /// Returns the extents of sealed file `ino` for reading: paged from the index when
+    /// the file's manifest is committed and large, whole otherwise.
+    fn sealed_extents(&self, ino: u64) -> Result<Arc<SealedExtents>> {
+        if self.overlay.manifests.contains_key(&ino) {
+            let manifest = Arc::unwrap_or_clone(self.manifest(ino)?);
+            return Ok(Arc::new(SealedExtents::Whole(manifest)));
+        }
+        Ok(Arc::new(SealedExtents::load(&self.index, ino)?))
+    }
+
     fn allocate_ino(&mut self) -> u64 {
         let ino = self.marker.next_ino.max(ROOT_INO + 1);
         self.marker.next_ino = ino + 1;
@@ -426,6 +455,7 @@ impl Vault {
         }
         self.marker = marker;
         self.overlay = Overlay::default();
+        release_free_memory();
         self.dirty_since = None;
         self.metrics.commits += 1;
         if let Err(error) = self.host_state.write(&self.keys, record.seq) {

@@ -5,13 +5,13 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{FsError, FsResult, Handle, OpenWrite, Vault};
+use super::{FsError, FsResult, Handle, OpenWrite, SealedExtents, Vault};
 use crate::chunkstore::ChunkReader;
 use crate::error::Error;
 use crate::index::{dirent_cookie, dirent_resume_key, Dirent, DirentKey};
 use crate::retention::{self, Refusal};
 use crate::staging::{Pipeline, StagedFile};
-use crate::tree::{FileState, Inode, Manifest, NodeKind, ROOT_INO};
+use crate::tree::{FileState, Inode, NodeKind, ROOT_INO};
 
 /// Maximum length of a name component in bytes, as on Linux filesystems.
 pub const NAME_MAX: usize = 255;
@@ -146,7 +146,7 @@ impl Vault {
         inode.retain_until = sealed_at + self.retention_seconds();
     }
 
-    fn new_handle(&mut self, ino: u64, writable: bool, manifest: Option<Arc<Manifest>>) -> u64 {
+    fn new_handle(&mut self, ino: u64, writable: bool, manifest: Option<Arc<SealedExtents>>) -> u64 {
         let fh = self.next_handle;
         self.next_handle += 1;
         self.handles.insert(fh, Handle { ino, writable, manifest });
@@ -328,7 +328,7 @@ impl Vault {
             }
             return Ok(self.new_handle(ino, writable, None));
         }
-        let manifest = if self.writes.contains_key(&ino) { None } else { Some(self.manifest(ino)?) };
+        let manifest = if self.writes.contains_key(&ino) { None } else { Some(self.sealed_extents(ino)?) };
         Ok(self.new_handle(ino, false, manifest))
     }
 
@@ -347,14 +347,14 @@ impl Vault {
     /// Returns what a read of `ino` through `fh` needs to run without the vault's
     /// lock: the manifest of the sealed file and a chunk reader. `None` means the file
     /// is being written and must be read under the lock with [`Vault::read`].
-    pub fn sealed_read_plan(&mut self, ino: u64, fh: u64) -> FsResult<Option<(Arc<Manifest>, ChunkReader)>> {
+    pub fn sealed_read_plan(&mut self, ino: u64, fh: u64) -> FsResult<Option<(Arc<SealedExtents>, ChunkReader)>> {
         if self.writes.contains_key(&ino) {
             return Ok(None);
         }
         let manifest = match self.handles.get(&fh).and_then(|handle| handle.manifest.clone()) {
             Some(manifest) if manifest.len() == self.current(ino)?.size => manifest,
             _ => {
-                let manifest = self.manifest(ino)?;
+                let manifest = self.sealed_extents(ino)?;
                 if let Some(handle) = self.handles.get_mut(&fh) {
                     handle.manifest = Some(manifest.clone());
                 }
@@ -664,33 +664,28 @@ impl Vault {
 
 /// Reads `len` bytes at `offset` of a sealed file, then queues the chunks of the next
 /// [`PREFETCH_BYTES`], so a sequential reader finds them decrypted.
-pub fn read_sealed(reader: &ChunkReader, manifest: &Manifest, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
+pub fn read_sealed(reader: &ChunkReader, manifest: &SealedExtents, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
     let bytes = read_manifest(reader, manifest, offset, len as usize)?;
     let end = offset + bytes.len() as u64;
-    if let Some((mut index, _)) = manifest.find(end) {
-        let mut ids = Vec::new();
-        while index < manifest.extents.len() && manifest.start(index) < end + PREFETCH_BYTES {
-            if let Some(id) = manifest.extents[index].chunk {
-                ids.push(id);
-            }
-            index += 1;
-        }
+    let mut ids = Vec::new();
+    manifest.for_each_in(end, end + PREFETCH_BYTES, &mut |_, extent| {
+        ids.extend(extent.chunk);
+        Ok(())
+    })?;
+    if !ids.is_empty() {
         reader.prefetch(&ids);
     }
     Ok(bytes)
 }
 
 /// Reads `len` bytes at `offset` from a sealed file's extents.
-fn read_manifest(chunks: &ChunkReader, manifest: &Manifest, offset: u64, len: usize) -> Result<Vec<u8>, Error> {
+fn read_manifest(chunks: &ChunkReader, manifest: &SealedExtents, offset: u64, len: usize) -> Result<Vec<u8>, Error> {
     let end = manifest.len().min(offset + len as u64);
     if offset >= end {
         return Ok(Vec::new());
     }
     let mut out = vec![0u8; (end - offset) as usize];
-    let (mut index, _) = manifest.find(offset).expect("offset is inside the manifest");
-    while index < manifest.extents.len() && manifest.start(index) < end {
-        let extent = manifest.extents[index];
-        let start = manifest.start(index);
+    manifest.for_each_in(offset, end, &mut |start, extent| {
         if let Some(id) = &extent.chunk {
             let plain = chunks.get(id)?;
             if plain.len() as u64 != extent.len {
@@ -701,8 +696,8 @@ fn read_manifest(chunks: &ChunkReader, manifest: &Manifest, offset: u64, len: us
             out[(low - offset) as usize..(high - offset) as usize]
                 .copy_from_slice(&plain[(low - start) as usize..(high - start) as usize]);
         }
-        index += 1;
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
