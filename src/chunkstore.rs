@@ -198,14 +198,20 @@ impl ChunkStore {
         }
         let id = self.shared.keys.chunk_id(&plain);
         let plain = Arc::new(plain);
+        let (known, lost) = {
+            let state = self.shared.state.lock().expect("chunk state lock poisoned");
+            (state.inflight.contains_key(&id) || state.uncommitted.contains_key(&id), state.lost.contains(&id))
+        };
+        // The chunk table read happens without the state lock, which the seal workers
+        // take after every append. Only the vault's lock holder calls put, and commits
+        // take that lock too, so no chunk moves into the index in between.
+        if known || (!lost && self.shared.index.chunk_location(&id)?.is_some()) {
+            self.shared.counters.chunks_deduplicated.fetch_add(1, Ordering::Relaxed);
+            log::trace!("chunk deduplicated: chunk={id}");
+            return Ok(id);
+        }
         {
             let mut state = self.shared.state.lock().expect("chunk state lock poisoned");
-            let known = state.inflight.contains_key(&id) || state.uncommitted.contains_key(&id);
-            if known || (!state.lost.contains(&id) && self.shared.index.chunk_location(&id)?.is_some()) {
-                self.shared.counters.chunks_deduplicated.fetch_add(1, Ordering::Relaxed);
-                log::trace!("chunk deduplicated: chunk={id}");
-                return Ok(id);
-            }
             state.lost.remove(&id);
             state.inflight.insert(id, plain.clone());
         }

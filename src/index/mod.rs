@@ -547,6 +547,41 @@ mod tests {
     }
 
     #[test]
+    fn manifest_pages_at_exact_boundaries_and_replays() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path(), Keys::derive(&MasterKey::generate())).unwrap();
+        let page = MANIFEST_PAGE_EXTENTS;
+
+        // Exactly two full pages leave an empty last page in sled.
+        let mut expected = extents(2 * page, 3);
+        extend(&index, 9, 0, expected.clone());
+        assert_eq!(index.manifest_tail(9).unwrap().unwrap().full_pages, 2);
+        assert_eq!(index.manifest(9).unwrap().as_ref(), Some(&expected));
+        assert_eq!(index.manifest_page_starts(9).unwrap().unwrap().1.len(), 2);
+
+        // Keeping exactly one page rewrites the page file from the second page on.
+        let more = extents(page + 1, 4);
+        extend(&index, 9, page as u64, more.clone());
+        expected.truncate(page);
+        expected.extend(more.clone());
+        assert_eq!(index.manifest(9).unwrap().as_ref(), Some(&expected));
+
+        // Replaying the same op, as a roll-forward after a crash does, changes nothing.
+        extend(&index, 9, page as u64, more);
+        assert_eq!(index.manifest(9).unwrap().as_ref(), Some(&expected));
+        let (len, starts) = index.manifest_page_starts(9).unwrap().unwrap();
+        assert_eq!(len, expected.iter().map(|extent| extent.len).sum::<u64>());
+        assert_eq!(starts.len(), 3);
+        assert_eq!(index.manifest_page(9, 2 * page as u64).unwrap(), expected[2 * page..].to_vec());
+
+        // A keep beyond the stored extents, from a damaged record, appends at the end.
+        let tail = extents(2, 5);
+        extend(&index, 9, u64::MAX, tail.clone());
+        expected.extend(tail);
+        assert_eq!(index.manifest(9).unwrap().as_ref(), Some(&expected));
+    }
+
+    #[test]
     fn damaged_manifest_page_fails_authentication() {
         let dir = tempfile::tempdir().unwrap();
         let index = Index::open(dir.path(), Keys::derive(&MasterKey::generate())).unwrap();
