@@ -32,7 +32,7 @@ const ZERO_SPLIT_ALIGN: u64 = 64 * 1024;
 const KEEP_EXTENTS: usize = 2 * MANIFEST_PAGE_EXTENTS;
 
 /// The chunk store and chunker that a staged file writes through, and the index that
-/// holds its spilled extents.
+/// contains its spilled extents.
 pub struct Pipeline<'a> {
     pub store: &'a ChunkStore,
     pub chunker: &'a Chunker,
@@ -93,6 +93,12 @@ impl StagedFile {
 
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Bytes the extents cover: the size of the file when it is sealed. It is less
+    /// than [`StagedFile::size`] when a failed settle left bytes out of the extents.
+    pub fn stored_len(&self) -> u64 {
+        self.frontier
     }
 
     fn data_end(&self) -> u64 {
@@ -433,6 +439,12 @@ impl StagedFile {
         while page < self.spilled_pages.len() && self.spilled_pages[page] < end {
             let first = (page * MANIFEST_PAGE_EXTENTS) as u64;
             let extents = pipeline.index.manifest_page(self.ino, first)?;
+            // The page must cover exactly the bytes up to the next spilled page.
+            let covered: u64 = extents.iter().map(|extent| extent.len).sum();
+            let next = self.spilled_pages.get(page + 1).copied().unwrap_or(self.base_offset);
+            if extents.len() != MANIFEST_PAGE_EXTENTS || self.spilled_pages[page] + covered != next {
+                return Err(Error::IndexAuthenticationFailed { tree: "manifests" });
+            }
             let mut start = self.spilled_pages[page];
             for extent in extents {
                 if start >= end {

@@ -350,7 +350,7 @@ fn commit_and_index_sizes() {
     assert_prose_contains(&format!(
         "A full page with only chunk extents seals to {full_page} bytes and fits its {SLOT_BYTES}-byte slot."
     ));
-    assert_prose_contains(&format!("at offset k times {SLOT_BYTES}, where INO is the inode number"));
+    assert_prose_contains(&format!("Slot s is at offset s times {SLOT_BYTES}."));
 
     let marker = codec::encode(&IndexMarker::default()).len();
     assert_eq!(marker, 5 * 8, "the page lists five 8-byte marker fields");

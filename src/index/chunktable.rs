@@ -81,10 +81,15 @@ impl ChunkTable {
             if !create {
                 return Ok(None);
             }
-            let file = new_table_file(path, INITIAL_SLOTS)?;
+            // Made under a temporary name and renamed, so a crash never leaves a table
+            // without its header at the final name.
+            let fresh_path = path.with_extension("new");
+            let _ = std::fs::remove_file(&fresh_path);
+            let file = new_table_file(&fresh_path, INITIAL_SLOTS)?;
             let table = Table { file, slots: INITIAL_SLOTS, live: 0, deleted: 0 };
-            write_header(&table, &mac_key).map_err(io_error("failed to write chunk table", path))?;
-            table.file.sync_all().map_err(io_error("failed to sync chunk table", path))?;
+            write_header(&table, &mac_key).map_err(io_error("failed to write chunk table", &fresh_path))?;
+            table.file.sync_all().map_err(io_error("failed to sync chunk table", &fresh_path))?;
+            std::fs::rename(&fresh_path, path).map_err(io_error("failed to create chunk table", path))?;
             sync_parent(path)?;
             return Ok(Some(ChunkTable { path: path.to_path_buf(), mac_key, table: RwLock::new(table) }));
         }
@@ -162,9 +167,27 @@ impl ChunkTable {
         for (id, location) in entries {
             slots.push(encode_slot(&self.mac_key, id, location, STATE_LIVE)?);
         }
-        let (added, reused) = put_slots(&table.file, table.slots, &mut slots).map_err(io_error("failed to write chunk table", &self.path))?;
+        let (added, reused) = match put_slots(&table.file, table.slots, &mut slots) {
+            Ok(counts) => counts,
+            Err(error) if error.kind() == std::io::ErrorKind::StorageFull => {
+                // The counts were short, as after a power cut between writing slots and
+                // the header: count the slots again, grow, and insert again. Entries
+                // already written are found and rewritten in place.
+                log::warn!("chunk table fuller than its header said, recounting: path={}", self.path.display());
+                let (live, deleted) = count_slots(&table.file, table.slots).map_err(io_error("failed to read chunk table", &self.path))?;
+                table.live = live;
+                table.deleted = deleted;
+                let entries = table.live + entries.len() as u64;
+                self.grow(&mut table, entries)?;
+                put_slots(&table.file, table.slots, &mut slots).map_err(io_error("failed to write chunk table", &self.path))?
+            }
+            Err(error) => return Err(Error::io("failed to write chunk table", &self.path, error)),
+        };
         table.live += added;
-        table.deleted -= reused;
+        table.deleted = table.deleted.saturating_sub(reused);
+        // The header goes out with the slots, so a crash of the process alone never
+        // leaves counts behind the slots.
+        write_header(&table, &self.mac_key).map_err(io_error("failed to write chunk table", &self.path))?;
         Ok(())
     }
 
@@ -271,7 +294,15 @@ fn put_slots(file: &File, slots_total: u64, slots: &mut [[u8; SLOT_LEN]]) -> std
     for bytes in slots.iter() {
         let mut slot = home_slot_of(bytes, slots_total);
         let mut free: Option<u64> = None;
+        let mut probes = 0u64;
         let target = loop {
+            probes += 1;
+            if probes > slots_total {
+                match free {
+                    Some(free) => break free,
+                    None => return Err(std::io::Error::from(std::io::ErrorKind::StorageFull)),
+                }
+            }
             let page = cache.page(slot / SLOTS_PER_PAGE)?;
             let at = (slot % SLOTS_PER_PAGE) as usize * SLOT_LEN;
             match page.bytes[at + 44] {
@@ -297,6 +328,27 @@ fn put_slots(file: &File, slots_total: u64, slots: &mut [[u8; SLOT_LEN]]) -> std
     }
     cache.flush_all()?;
     Ok((added, reused))
+}
+
+/// Counts the live and deleted slots of a table of `slots` slots.
+fn count_slots(file: &File, slots: u64) -> std::io::Result<(u64, u64)> {
+    let mut block = vec![0u8; 256 * PAGE_LEN];
+    let (mut live, mut deleted) = (0, 0);
+    let mut offset = HEADER_LEN;
+    let end = HEADER_LEN + slots * SLOT_LEN as u64;
+    while offset < end {
+        let len = block.len().min((end - offset) as usize);
+        file.read_exact_at(&mut block[..len], offset)?;
+        for bytes in block[..len].chunks_exact(SLOT_LEN) {
+            match bytes[44] {
+                STATE_LIVE => live += 1,
+                STATE_DELETED => deleted += 1,
+                _ => {}
+            }
+        }
+        offset += len as u64;
+    }
+    Ok((live, deleted))
 }
 
 struct CachedPage {
@@ -475,6 +527,29 @@ mod tests {
         .unwrap();
         assert_eq!(seen, total - 999);
         assert_eq!(table.entries(), total - 999);
+    }
+
+    #[test]
+    fn short_counts_are_recounted_before_the_table_fills() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chunks");
+        let key = SubKey::from_bytes([7; 32]);
+        let table = ChunkTable::open(&path, &key, true).unwrap().unwrap();
+        let first: Vec<_> = (0..40_000).map(|n| (id(n), location(n))).collect();
+        table.insert(&first).unwrap();
+        // Counts lost in a crash: the header says the table is empty.
+        {
+            let mut inner = table.write();
+            inner.live = 0;
+            write_header(&inner, &key).unwrap();
+        }
+        let second: Vec<_> = (40_000..80_000).map(|n| (id(n), location(n))).collect();
+        table.insert(&second[..20_000]).unwrap();
+        table.insert(&second[20_000..]).unwrap();
+        assert_eq!(table.entries(), 80_000);
+        for n in (0..80_000).step_by(1999) {
+            assert_eq!(table.get(&id(n)).unwrap(), Some(location(n)));
+        }
     }
 
     #[test]

@@ -72,6 +72,9 @@ pub struct Index {
     keys: Arc<Keys>,
     chunks: ChunkTable,
     pages: PageFiles,
+    /// Inodes whose manifest was removed since the last flush; their page files go
+    /// after it.
+    orphan_pages: std::sync::Mutex<std::collections::HashSet<u64>>,
     inodes: sled::Tree,
     manifests: sled::Tree,
     dirents: sled::Tree,
@@ -113,14 +116,11 @@ impl Index {
             }
         };
         let pages = PageFiles::open(&path.join(PAGES_DIR))?;
-        if chunks.entries() == 0 && meta.is_empty() {
-            // A fresh or cleared index has no manifests, so leftover page files from an
-            // index that lost its chunk table go too.
-            pages.clear()?;
-        }
-        Ok(Index {
+        let orphans = pages.inodes()?;
+        let index = Index {
             chunks,
             pages,
+            orphan_pages: std::sync::Mutex::new(std::collections::HashSet::new()),
             inodes: tree(TREE_INODES)?,
             manifests: tree(TREE_MANIFESTS)?,
             dirents: tree(TREE_DIRENTS)?,
@@ -128,7 +128,11 @@ impl Index {
             writing: tree(TREE_WRITING)?,
             db,
             keys,
-        })
+        };
+        // Page files whose manifest is gone, left by a crash before their removal or
+        // by an index that lost its chunk table, are removed now.
+        index.remove_orphan_pages(orphans)?;
+        Ok(index)
     }
 
     fn seal_value(&self, tree: &str, key: &[u8], value: &[u8]) -> Vec<u8> {
@@ -160,10 +164,10 @@ impl Index {
         self.get(&self.manifests, TREE_MANIFESTS, &ino.to_be_bytes())
     }
 
-    /// Reads full page number `page` of the manifest of `ino` from its page file.
-    fn full_page(&self, ino: u64, page: u64) -> Result<Vec<Extent>> {
+    /// Reads full page number `page`, stored in slot `slot`, of the manifest of `ino`.
+    fn full_page(&self, ino: u64, page: u64, slot: u32) -> Result<Vec<Extent>> {
         let key = page_key(ino, page * MANIFEST_PAGE_EXTENTS as u64);
-        let sealed = self.pages.read(ino, page)?;
+        let sealed = self.pages.read(ino, slot)?;
         let extents: Vec<Extent> = self.open_value(TREE_PAGES, &key, &sealed)?;
         if extents.len() != MANIFEST_PAGE_EXTENTS {
             return Err(Error::IndexAuthenticationFailed { tree: TREE_PAGES });
@@ -174,9 +178,9 @@ impl Index {
     /// Returns the whole manifest of `ino`, its pages joined.
     pub fn manifest(&self, ino: u64) -> Result<Option<Vec<Extent>>> {
         let Some(tail) = self.manifest_tail(ino)? else { return Ok(None) };
-        let mut extents = Vec::with_capacity(tail.full_pages as usize * MANIFEST_PAGE_EXTENTS + tail.extents.len());
-        for page in 0..tail.full_pages {
-            extents.extend_from_slice(&self.full_page(ino, page)?);
+        let mut extents = Vec::with_capacity(tail.slots.len() * MANIFEST_PAGE_EXTENTS + tail.extents.len());
+        for (page, slot) in tail.slots.iter().enumerate() {
+            extents.extend_from_slice(&self.full_page(ino, page as u64, *slot)?);
         }
         extents.extend_from_slice(&tail.extents);
         Ok(Some(extents))
@@ -186,11 +190,11 @@ impl Index {
     /// its pages starts, reading one page at a time.
     pub fn manifest_page_starts(&self, ino: u64) -> Result<Option<(u64, Vec<u64>)>> {
         let Some(tail) = self.manifest_tail(ino)? else { return Ok(None) };
-        let mut starts = Vec::with_capacity(tail.full_pages as usize + 1);
+        let mut starts = Vec::with_capacity(tail.slots.len() + 1);
         let mut len = 0u64;
-        for page in 0..tail.full_pages {
+        for (page, slot) in tail.slots.iter().enumerate() {
             starts.push(len);
-            len += self.full_page(ino, page)?.iter().map(|extent| extent.len).sum::<u64>();
+            len += self.full_page(ino, page as u64, *slot)?.iter().map(|extent| extent.len).sum::<u64>();
         }
         if !tail.extents.is_empty() {
             starts.push(len);
@@ -204,13 +208,13 @@ impl Index {
     pub fn manifest_page(&self, ino: u64, first: u64) -> Result<Vec<Extent>> {
         let tail = self.manifest_tail(ino)?.ok_or(Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS })?;
         let page = first / MANIFEST_PAGE_EXTENTS as u64;
-        if first % MANIFEST_PAGE_EXTENTS as u64 != 0 || page > tail.full_pages {
+        if first % MANIFEST_PAGE_EXTENTS as u64 != 0 || page > tail.slots.len() as u64 {
             return Err(Error::IndexAuthenticationFailed { tree: TREE_MANIFESTS });
         }
-        if page == tail.full_pages {
-            return Ok(tail.extents);
+        match tail.slots.get(page as usize) {
+            Some(slot) => self.full_page(ino, page, *slot),
+            None => Ok(tail.extents),
         }
-        self.full_page(ino, page)
     }
 
     /// Replaces the manifest of `ino` from extent `keep` on with `extents`: only the
@@ -219,7 +223,7 @@ impl Index {
     fn write_manifest_from(&self, ino: u64, keep: u64, extents: &[Extent]) -> Result<()> {
         let page_len = MANIFEST_PAGE_EXTENTS as u64;
         let tail = self.manifest_tail(ino)?.unwrap_or_default();
-        let full = tail.full_pages;
+        let full = tail.slots.len() as u64;
         // A record may keep more extents than are stored only if it was damaged.
         let keep = keep.min(full * page_len + tail.extents.len() as u64);
         let (first_page, mut pending) = if keep >= full * page_len {
@@ -228,7 +232,7 @@ impl Index {
             (full, pending)
         } else {
             let page = keep / page_len;
-            let mut pending = self.full_page(ino, page)?;
+            let mut pending = self.full_page(ino, page, tail.slots[page as usize])?;
             pending.truncate((keep - page * page_len) as usize);
             (page, pending)
         };
@@ -242,20 +246,35 @@ impl Index {
                 self.seal_value(TREE_PAGES, &key, &codec::encode(&page.to_vec()))
             })
             .collect();
-        // The page file is written and fsynced before sled counts its pages.
-        if whole > 0 || first_page < full {
-            self.pages.write(ino, full, first_page, &sealed)?;
+        // New pages take new slots, fsynced before sled names them.
+        let mut slots = tail.slots;
+        slots.truncate(first_page as usize);
+        if whole > 0 {
+            slots.extend(self.pages.append(ino, &sealed)?);
         }
-        let tail = ManifestTail { full_pages: first_page + whole as u64, extents: pending.split_off(whole * MANIFEST_PAGE_EXTENTS) };
+        let tail = ManifestTail { slots, extents: pending.split_off(whole * MANIFEST_PAGE_EXTENTS) };
         let key = ino.to_be_bytes();
         let value = self.seal_value(TREE_MANIFESTS, &key, &codec::encode(&tail));
         self.manifests.insert(key, value).map_err(sled_error(TREE_MANIFESTS))?;
         Ok(())
     }
 
+    /// Removes the manifest of `ino`. Its page file goes only after the next index
+    /// flush: a roll-forward after a crash may replay earlier records that read it.
     fn remove_manifest(&self, ino: u64) -> Result<()> {
         self.manifests.remove(ino.to_be_bytes()).map_err(sled_error(TREE_MANIFESTS))?;
-        self.pages.remove(ino)
+        self.orphan_pages.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(ino);
+        Ok(())
+    }
+
+    /// Removes the page files of `inodes` that no manifest names any more.
+    fn remove_orphan_pages(&self, inodes: impl IntoIterator<Item = u64>) -> Result<()> {
+        for ino in inodes {
+            if !self.manifests.contains_key(ino.to_be_bytes()).map_err(sled_error(TREE_MANIFESTS))? {
+                self.pages.remove(ino)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn marker(&self) -> Result<Option<IndexMarker>> {
@@ -310,7 +329,7 @@ impl Index {
     /// the marker. The caller has fsynced the packs holding all of them.
     pub fn apply(&self, chunks: &[(ChunkId, Location)], record: &CommitRecord, marker: IndexMarker) -> Result<()> {
         failpoint::check("index apply").map_err(|source| Error::io("failed to update index", "index", source))?;
-        // The chunk table is fsynced before sled sees the marker: sled may write its
+        // The chunk table is fsynced before sled receives the marker. sled may write its
         // buffers at any time, so a marker on disk must never precede the locations.
         if !chunks.is_empty() {
             self.chunks.insert(chunks)?;
@@ -366,7 +385,7 @@ impl Index {
         self.inodes.clear().map_err(sled_error(TREE_INODES))?;
         self.dirents.clear().map_err(sled_error(TREE_DIRENTS))?;
         self.manifests.clear().map_err(sled_error(TREE_MANIFESTS))?;
-        self.pages.clear()?;
+        self.orphan_pages.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(self.pages.inodes()?);
         self.writing.clear().map_err(sled_error(TREE_WRITING))?;
         Ok(())
     }
@@ -380,7 +399,9 @@ impl Index {
     /// Makes every applied change durable in sled's own files.
     pub fn flush(&self) -> Result<()> {
         failpoint::check("index flush").map_err(|source| Error::io("failed to flush index", "index", source))?;
-        self.db.flush().map(|_| ()).map_err(sled_error("db"))
+        self.db.flush().map_err(sled_error("db"))?;
+        let orphans = std::mem::take(&mut *self.orphan_pages.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        self.remove_orphan_pages(orphans)
     }
 
     /// Inode numbers of files left in the `Writing` state.
@@ -439,11 +460,11 @@ impl Index {
 /// few hundred chunks to a large file rewrites one or two pages.
 pub const MANIFEST_PAGE_EXTENTS: usize = 1024;
 
-/// The last, partial page of a manifest, kept in sled, and how many full pages come
-/// before it in the inode's page file.
+/// The last, partial page of a manifest, kept in sled, and the slot in the inode's
+/// page file of each full page before it.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct ManifestTail {
-    full_pages: u64,
+    slots: Vec<u32>,
     extents: Vec<Extent>,
 }
 
@@ -532,7 +553,7 @@ mod tests {
         expected.truncate(page + 5);
         expected.extend(redo);
         assert_eq!(index.manifest(7).unwrap().as_ref(), Some(&expected));
-        assert_eq!(index.manifest_tail(7).unwrap().unwrap().full_pages, 1);
+        assert_eq!(index.manifest_tail(7).unwrap().unwrap().slots.len(), 1);
 
         // Another file's pages stay apart, and a put replaces every page.
         index.apply_op(&Op::PutManifest { ino: 8, extents: extents(page * 2, 1) }).unwrap();
@@ -555,7 +576,7 @@ mod tests {
         // Exactly two full pages leave an empty last page in sled.
         let mut expected = extents(2 * page, 3);
         extend(&index, 9, 0, expected.clone());
-        assert_eq!(index.manifest_tail(9).unwrap().unwrap().full_pages, 2);
+        assert_eq!(index.manifest_tail(9).unwrap().unwrap().slots.len(), 2);
         assert_eq!(index.manifest(9).unwrap().as_ref(), Some(&expected));
         assert_eq!(index.manifest_page_starts(9).unwrap().unwrap().1.len(), 2);
 
@@ -579,6 +600,36 @@ mod tests {
         extend(&index, 9, u64::MAX, tail.clone());
         expected.extend(tail);
         assert_eq!(index.manifest(9).unwrap().as_ref(), Some(&expected));
+    }
+
+    #[test]
+    fn manifest_survives_a_lost_sled_update_and_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path(), Keys::derive(&MasterKey::generate())).unwrap();
+        let page = MANIFEST_PAGE_EXTENTS;
+        let before = extents(3 * page + 10, 1);
+        index.apply_op(&Op::PutManifest { ino: 4, extents: before.clone() }).unwrap();
+        let old_tail = index.manifests.get(4u64.to_be_bytes()).unwrap().unwrap();
+
+        // A record that cuts back into the first page, then a crash in which sled
+        // loses that update while the page file keeps what was written.
+        let redo = extents(5, 7);
+        extend(&index, 4, 100, redo.clone());
+        index.manifests.insert(4u64.to_be_bytes(), old_tail).unwrap();
+        assert_eq!(index.manifest(4).unwrap().as_ref(), Some(&before));
+
+        // The roll-forward replays the record.
+        extend(&index, 4, 100, redo.clone());
+        let mut after = before[..100].to_vec();
+        after.extend(redo);
+        assert_eq!(index.manifest(4).unwrap().as_ref(), Some(&after));
+
+        // A deleted manifest's page file stays until the index is flushed.
+        let page_file = dir.path().join(PAGES_DIR).join(format!("{:016x}", 4));
+        index.apply_op(&Op::DelManifest(4)).unwrap();
+        assert!(page_file.exists());
+        index.flush().unwrap();
+        assert!(!page_file.exists());
     }
 
     #[test]

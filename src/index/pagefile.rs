@@ -1,14 +1,15 @@
 //! Full manifest pages of large files, one file per inode beside sled.
 //!
-//! sled keeps much of what it has written in memory (about 9 MiB for the 225 pages of
-//! a 4 GiB file, measured), so only each manifest's last, partial page lives in sled.
-//! Full pages go here, at fixed slots: page `k` of an inode is slot `k` of its file.
+//! sled keeps much of what it has written in memory: about 9 MiB for the 225 pages of
+//! a 4 GiB file, measured. So sled stores only each manifest's last, partial page and
+//! the slot number of each full page. Full pages go here, in fixed-size slots.
 //! Reads use pread, so the pages are cached by the kernel, not in the daemon.
 //!
-//! A slot is a u32 LE length and a sealed page, padded to [`SLOT_BYTES`]. Pages are
-//! written only past the inode's durable full pages, or into a fresh file renamed over
-//! the old one, and each write is fsynced before sled records the new page count, so
-//! a crash never leaves sled counting a page that is not on disk.
+//! A slot is a u32 LE length and a sealed page, padded to [`SLOT_BYTES`]. A slot is
+//! written once: a changed page takes a new slot at the end of the file, fsynced
+//! before sled records it. So whatever state of sled survives a crash, and whichever
+//! records the roll-forward replays, every slot sled names still holds its page.
+//! Slots no longer named are left in place until the file is removed.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
@@ -45,8 +46,9 @@ impl PageFiles {
         self.dir.join(format!("{ino:016x}"))
     }
 
-    /// Reads the sealed page in slot `page` of inode `ino`.
-    pub fn read(&self, ino: u64, page: u64) -> Result<Vec<u8>> {
+    /// Reads the sealed page in slot `slot` of inode `ino`.
+    pub fn read(&self, ino: u64, slot: u32) -> Result<Vec<u8>> {
+        let page = u64::from(slot);
         let path = self.path(ino);
         let file = File::open(&path).map_err(io_error("failed to open manifest pages", &path))?;
         let mut slot = vec![0u8; SLOT_BYTES as usize];
@@ -60,48 +62,48 @@ impl PageFiles {
         Ok(slot)
     }
 
-    /// Writes sealed `pages` into slots `from` on, after keeping slots `..from`, and
-    /// fsyncs. Slots at `durable` or later are not part of any durable state, so they
-    /// are written in place. An earlier slot is never overwritten: the kept slots are
-    /// copied into a new file that replaces the old one.
-    pub fn write(&self, ino: u64, durable: u64, from: u64, pages: &[Vec<u8>]) -> Result<()> {
+    /// Appends sealed `pages` to the page file of `ino` in new slots, fsyncs, and
+    /// returns their slot numbers. Slots that sled may still name are never written:
+    /// new slots go past the end of the file, so a crash before sled records them
+    /// leaves every slot that sled names as it was.
+    pub fn append(&self, ino: u64, pages: &[Vec<u8>]) -> Result<Vec<u32>> {
         let path = self.path(ino);
-        if from >= durable {
-            let created = !path.exists();
-            let file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&path)
-                .map_err(io_error("failed to open manifest pages", &path))?;
-            write_slots(&file, from, pages).map_err(io_error("failed to write manifest page", &path))?;
-            file.sync_data().map_err(io_error("failed to sync manifest pages", &path))?;
-            if created {
-                sync_dir(&self.dir)?;
-            }
-            return Ok(());
-        }
-        let fresh = path.with_extension("new");
-        let _ = std::fs::remove_file(&fresh);
+        let created = !path.exists();
         let file = OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(false)
             .mode(0o600)
-            .open(&fresh)
-            .map_err(io_error("failed to create manifest pages", &fresh))?;
-        if from > 0 {
-            let old = File::open(&path).map_err(io_error("failed to open manifest pages", &path))?;
-            let mut block = vec![0u8; SLOT_BYTES as usize];
-            for slot in 0..from {
-                old.read_exact_at(&mut block, slot * SLOT_BYTES).map_err(io_error("failed to read manifest page", &path))?;
-                file.write_all_at(&block, slot * SLOT_BYTES).map_err(io_error("failed to write manifest page", &fresh))?;
+            .open(&path)
+            .map_err(io_error("failed to open manifest pages", &path))?;
+        // A slot cut short by a crash is past every recorded slot, so it is reused.
+        let first = file.metadata().map_err(io_error("failed to open manifest pages", &path))?.len() / SLOT_BYTES;
+        let mut slots = Vec::with_capacity(pages.len());
+        for (number, sealed) in pages.iter().enumerate() {
+            let slot = first + number as u64;
+            let slot = u32::try_from(slot).map_err(|_| Error::io("failed to write manifest page", &path, std::io::Error::from_raw_os_error(libc::EFBIG)))?;
+            write_slot(&file, slot, sealed).map_err(io_error("failed to write manifest page", &path))?;
+            slots.push(slot);
+        }
+        file.sync_data().map_err(io_error("failed to sync manifest pages", &path))?;
+        if created {
+            sync_dir(&self.dir)?;
+        }
+        Ok(slots)
+    }
+
+    /// Lists the inode numbers that have a page file.
+    pub fn inodes(&self) -> Result<Vec<u64>> {
+        let entries = std::fs::read_dir(&self.dir).map_err(io_error("failed to list manifest pages", &self.dir))?;
+        let mut inodes = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_error("failed to list manifest pages", &self.dir))?;
+            match entry.file_name().to_str().and_then(|name| u64::from_str_radix(name, 16).ok()) {
+                Some(ino) => inodes.push(ino),
+                None => log::warn!("unexpected file in the manifest page folder ignored: path={}", entry.path().display()),
             }
         }
-        write_slots(&file, from, pages).map_err(io_error("failed to write manifest page", &fresh))?;
-        file.sync_data().map_err(io_error("failed to sync manifest pages", &fresh))?;
-        std::fs::rename(&fresh, &path).map_err(io_error("failed to replace manifest pages", &path))?;
-        sync_dir(&self.dir)
+        Ok(inodes)
     }
 
     /// Removes all pages of `ino`.
@@ -114,16 +116,6 @@ impl PageFiles {
         }
     }
 
-    /// Removes the pages of every inode.
-    pub fn clear(&self) -> Result<()> {
-        let entries = std::fs::read_dir(&self.dir).map_err(io_error("failed to list manifest pages", &self.dir))?;
-        for entry in entries {
-            let path = entry.map_err(io_error("failed to list manifest pages", &self.dir))?.path();
-            std::fs::remove_file(&path).map_err(io_error("failed to remove manifest pages", &path))?;
-        }
-        sync_dir(&self.dir)
-    }
-
     /// Bytes of all page files.
     pub fn size_on_disk(&self) -> u64 {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return 0 };
@@ -131,16 +123,13 @@ impl PageFiles {
     }
 }
 
-fn write_slots(file: &File, from: u64, pages: &[Vec<u8>]) -> std::io::Result<()> {
-    for (number, sealed) in pages.iter().enumerate() {
-        let mut slot = Vec::with_capacity(SLOT_BYTES as usize);
-        slot.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
-        slot.extend_from_slice(sealed);
-        assert!(slot.len() as u64 <= SLOT_BYTES, "a sealed page of 1024 extents fits a slot");
-        slot.resize(SLOT_BYTES as usize, 0);
-        file.write_all_at(&slot, (from + number as u64) * SLOT_BYTES)?;
-    }
-    Ok(())
+fn write_slot(file: &File, slot: u32, sealed: &[u8]) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(SLOT_BYTES as usize);
+    bytes.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(sealed);
+    assert!(bytes.len() as u64 <= SLOT_BYTES, "a sealed page of 1024 extents fits a slot");
+    bytes.resize(SLOT_BYTES as usize, 0);
+    file.write_all_at(&bytes, u64::from(slot) * SLOT_BYTES)
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {

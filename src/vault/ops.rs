@@ -454,7 +454,7 @@ impl Vault {
         let write = self.writes.remove(&ino).expect("the file was just looked up");
         let incomplete = force_incomplete || settle_failed || write_failed || lost;
         let mut inode = self.inode(ino)?.ok_or(FsError::Errno(libc::ENOENT))?;
-        inode.size = write.file.size();
+        inode.size = write.file.stored_len();
         if let Some(written) = write.written_ns {
             inode.mtime_ns = written;
             inode.ctime_ns = written;
