@@ -66,6 +66,9 @@ impl PageFiles {
     /// returns their slot numbers. Slots that sled may still name are never written:
     /// new slots go past the end of the file, so a crash before sled records them
     /// leaves every slot that sled names as it was.
+    // NOTE: slots that a rewrite leaves unnamed are never reclaimed while the file's
+    // manifest exists, so a large file patched far below its end many times grows its
+    // page file by a slot per rewritten page each time.
     pub fn append(&self, ino: u64, pages: &[Vec<u8>]) -> Result<Vec<u32>> {
         let path = self.path(ino);
         let created = !path.exists();
