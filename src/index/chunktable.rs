@@ -36,8 +36,9 @@ pub const HEADER_LEN: u64 = 4096;
 pub const SLOT_LEN: usize = 64;
 pub const PAGE_LEN: usize = 4096;
 const SLOTS_PER_PAGE: u64 = (PAGE_LEN / SLOT_LEN) as u64;
-/// Slots of a new table: 4 MiB of file, room for about 45,000 chunks.
-pub const INITIAL_SLOTS: u64 = 1 << 16;
+/// Slots of a new table: 256 KiB of file, room for about 2,800 chunks (45 MiB of data
+/// at the default chunk size) before the first growth.
+pub const INITIAL_SLOTS: u64 = 1 << 12;
 /// The table grows when live plus deleted slots would pass this share of all slots.
 /// With linear probing a miss reads (1 + 1/(1 - load)^2) / 2 slots on average: about
 /// 6 at 0.7 and 13 at 0.8.
@@ -535,19 +536,27 @@ mod tests {
         let path = dir.path().join("chunks");
         let key = SubKey::from_bytes([7; 32]);
         let table = ChunkTable::open(&path, &key, true).unwrap().unwrap();
-        let first: Vec<_> = (0..40_000).map(|n| (id(n), location(n))).collect();
-        table.insert(&first).unwrap();
-        // Counts lost in a crash: the header says the table is empty.
+        let slots = table.read().slots;
+        // Fill the table to 60%, then lose the counts as a crash would: the header
+        // says the table is empty.
+        let first = slots * 6 / 10;
+        let entries: Vec<_> = (0..first).map(|n| (id(n), location(n))).collect();
+        table.insert(&entries).unwrap();
+        assert_eq!(table.read().slots, slots, "no growth yet");
         {
             let mut inner = table.write();
             inner.live = 0;
             write_header(&inner, &key).unwrap();
         }
-        let second: Vec<_> = (40_000..80_000).map(|n| (id(n), location(n))).collect();
-        table.insert(&second[..20_000]).unwrap();
-        table.insert(&second[20_000..]).unwrap();
-        assert_eq!(table.entries(), 80_000);
-        for n in (0..80_000).step_by(1999) {
+        // Two more batches of 30% each look like they fit but overfill the table.
+        let batch = slots * 3 / 10;
+        let total = first + 2 * batch;
+        let more: Vec<_> = (first..total).map(|n| (id(n), location(n))).collect();
+        table.insert(&more[..batch as usize]).unwrap();
+        table.insert(&more[batch as usize..]).unwrap();
+        assert!(table.read().slots > slots, "the table grew after recounting");
+        assert_eq!(table.entries(), total);
+        for n in (0..total).step_by(97) {
             assert_eq!(table.get(&id(n)).unwrap(), Some(location(n)));
         }
     }
