@@ -49,7 +49,14 @@ pub fn check(args: CheckArgs, env_passphrase: Option<Zeroizing<String>>) -> anyh
         println!("damaged: {problem}");
     }
     if !report.is_clean() {
-        anyhow::bail!("{} problems found in {}; restore the damaged files from another copy", report.problems.len(), args.store.display());
+        let store = args.store.display();
+        if report.index_only {
+            anyhow::bail!(
+                "{} problems found in {store}, all in the index while the packs still hold the data; run `wormvault repair --rebuild-index {store}`, then check again",
+                report.problems.len()
+            );
+        }
+        anyhow::bail!("{} problems found in {store}; run `wormvault repair --rebuild-index {store}` first if any are in the index, then restore the files still damaged from another copy", report.problems.len());
     }
     let data = if args.read_data { format!(", {} chunks authenticated", report.chunks_checked) } else { String::new() };
     println!("store {} is intact: {} files, {} packs{data}", args.store.display(), report.files, report.packs);

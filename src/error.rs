@@ -39,7 +39,7 @@ pub enum Error {
     #[error("pack {pack:016x} is truncated at offset {offset}")]
     PackTruncated { pack: u64, offset: u64 },
 
-    #[error("index entry in tree {tree} failed authentication")]
+    #[error("index entry in tree {tree} failed authentication; the packs are the source of truth, so `wormvault repair --rebuild-index STORE` rebuilds the index from them")]
     IndexAuthenticationFailed { tree: &'static str },
 
     #[error("pack {pack_no} is past the chunk table's limit of 2^32 packs of 64 MiB")]

@@ -213,3 +213,32 @@ fn store_rollback_refuses_mount() {
     let (ok, text) = check(&store, false);
     assert!(!ok, "check passed a rolled-back store:\n{text}");
 }
+
+/// Emptied chunk-table slots lose no data, because the packs still contain every chunk:
+/// check reports the damage as index-only and points to the rebuild, which brings every
+/// file back.
+#[test]
+fn damaged_chunk_table_points_to_rebuild() {
+    let (store, files) = filled_store();
+    let table = store.root.join("index").join("chunk-table");
+    let length = fs::metadata(&table).unwrap().len();
+    let file = fs::OpenOptions::new().write(true).open(&table).unwrap();
+    // The 4096-byte header stays, so the table opens but names no chunk.
+    file.write_all_at(&vec![0u8; (length - 4096) as usize], 4096).unwrap();
+    drop(file);
+
+    let (ok, text) = check(&store, false);
+    assert!(!ok, "check passed an emptied chunk table:\n{text}");
+    assert!(text.contains("all in the index"), "index-only damage not told apart:\n{text}");
+    assert!(text.contains("repair --rebuild-index"), "no rebuild advice:\n{text}");
+
+    let output = store.command(&["repair", "--rebuild-index"]);
+    assert!(output.status.success(), "repair failed: {}", String::from_utf8_lossy(&output.stderr));
+    let (ok, text) = check(&store, true);
+    assert!(ok, "check after the rebuild failed:\n{text}");
+    let mount = store.mount();
+    for (name, bytes) in &files {
+        assert_same_bytes(&fs::read(mount.join(name)).unwrap(), bytes, name);
+    }
+    mount.unmount();
+}

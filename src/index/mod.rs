@@ -166,7 +166,7 @@ impl Index {
 
     /// Reads full page number `page`, stored in slot `slot`, of the manifest of `ino`.
     fn full_page(&self, ino: u64, page: u64, slot: u32) -> Result<Vec<Extent>> {
-        let key = page_key(ino, page * MANIFEST_PAGE_EXTENTS as u64);
+        let key = slot_key(ino, page * MANIFEST_PAGE_EXTENTS as u64, slot);
         let sealed = self.pages.read(ino, slot)?;
         let extents: Vec<Extent> = self.open_value(TREE_PAGES, &key, &sealed)?;
         if extents.len() != MANIFEST_PAGE_EXTENTS {
@@ -238,19 +238,22 @@ impl Index {
         };
         pending.extend_from_slice(extents);
         let whole = pending.len() / MANIFEST_PAGE_EXTENTS;
+        // New pages take new slots past the end of the page file, fsynced before sled
+        // names them. Each is sealed with its slot number, so an old version of a page,
+        // left in an earlier slot, cannot be copied over the current one.
+        let first_slot = self.pages.next_slot(ino)?;
         let sealed: Vec<Vec<u8>> = pending[..whole * MANIFEST_PAGE_EXTENTS]
             .chunks(MANIFEST_PAGE_EXTENTS)
             .enumerate()
             .map(|(number, page)| {
-                let key = page_key(ino, (first_page + number as u64) * page_len);
+                let key = slot_key(ino, (first_page + number as u64) * page_len, first_slot + number as u32);
                 self.seal_value(TREE_PAGES, &key, &codec::encode(&page.to_vec()))
             })
             .collect();
-        // New pages take new slots, fsynced before sled names them.
         let mut slots = tail.slots;
         slots.truncate(first_page as usize);
         if whole > 0 {
-            slots.extend(self.pages.append(ino, &sealed)?);
+            slots.extend(self.pages.append(ino, first_slot, &sealed)?);
         }
         let tail = ManifestTail { slots, extents: pending.split_off(whole * MANIFEST_PAGE_EXTENTS) };
         let key = ino.to_be_bytes();
@@ -476,6 +479,15 @@ fn page_key(ino: u64, first: u64) -> [u8; 16] {
     key
 }
 
+/// Associated-data key of a full manifest page: inode, first extent, and the slot
+/// that holds it.
+fn slot_key(ino: u64, first: u64, slot: u32) -> [u8; 20] {
+    let mut key = [0u8; 20];
+    key[..16].copy_from_slice(&page_key(ino, first));
+    key[16..].copy_from_slice(&slot.to_be_bytes());
+    key
+}
+
 fn value_aad(tree: &str, key: &[u8]) -> Vec<u8> {
     let mut aad = b"wormvault index v1 ".to_vec();
     aad.extend_from_slice(tree.as_bytes());
@@ -630,6 +642,33 @@ mod tests {
         assert!(page_file.exists());
         index.flush().unwrap();
         assert!(!page_file.exists());
+    }
+
+    #[test]
+    fn old_page_copied_over_its_new_slot_fails_authentication() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path(), Keys::derive(&MasterKey::generate())).unwrap();
+        let page = MANIFEST_PAGE_EXTENTS;
+        index.apply_op(&Op::PutManifest { ino: 5, extents: extents(2 * page, 1) }).unwrap();
+        // A patch near the start rewrites both pages into slots 2 and 3.
+        extend(&index, 5, 10, extents(2 * page - 10, 2));
+        assert_eq!(index.manifest_tail(5).unwrap().unwrap().slots, vec![2, 3]);
+
+        let path = dir.path().join(PAGES_DIR).join(format!("{:016x}", 5));
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+        let mut old = vec![0u8; pagefile::SLOT_BYTES as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut old, 0).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &old, 2 * pagefile::SLOT_BYTES).unwrap();
+        assert!(matches!(index.manifest(5), Err(Error::IndexAuthenticationFailed { tree: TREE_PAGES })));
+    }
+
+    #[test]
+    fn missing_page_file_fails_authentication() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path(), Keys::derive(&MasterKey::generate())).unwrap();
+        index.apply_op(&Op::PutManifest { ino: 6, extents: extents(MANIFEST_PAGE_EXTENTS + 1, 1) }).unwrap();
+        std::fs::remove_file(dir.path().join(PAGES_DIR).join(format!("{:016x}", 6))).unwrap();
+        assert!(matches!(index.manifest(6), Err(Error::IndexAuthenticationFailed { tree: TREE_PAGES })));
     }
 
     #[test]

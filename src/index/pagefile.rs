@@ -8,7 +8,7 @@
 //! A slot is a u32 LE length and a sealed page, padded to [`SLOT_BYTES`]. A slot is
 //! written once: a changed page takes a new slot at the end of the file, fsynced
 //! before sled records it. So whatever state of sled survives a crash, and whichever
-//! records the roll-forward replays, every slot sled names still holds its page.
+//! records the roll-forward replays, every slot sled names still contains its page.
 //! Slots no longer named are left in place until the file is removed.
 
 use std::fs::{File, OpenOptions};
@@ -50,9 +50,15 @@ impl PageFiles {
     pub fn read(&self, ino: u64, slot: u32) -> Result<Vec<u8>> {
         let page = u64::from(slot);
         let path = self.path(ino);
-        let file = File::open(&path).map_err(io_error("failed to open manifest pages", &path))?;
+        // A page file or slot that sled names but that is missing or short is damage to
+        // the index, like a page that fails to open.
+        let damaged = |error: std::io::Error| match error.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof => Error::IndexAuthenticationFailed { tree: "manifest pages" },
+            _ => Error::io("failed to read manifest page", &path, error),
+        };
+        let file = File::open(&path).map_err(damaged)?;
         let mut slot = vec![0u8; SLOT_BYTES as usize];
-        file.read_exact_at(&mut slot, page * SLOT_BYTES).map_err(io_error("failed to read manifest page", &path))?;
+        file.read_exact_at(&mut slot, page * SLOT_BYTES).map_err(damaged)?;
         let len = u32::from_le_bytes(slot[..4].try_into().expect("4 bytes")) as usize;
         if len > slot.len() - 4 {
             return Err(Error::IndexAuthenticationFailed { tree: "manifest pages" });
@@ -62,14 +68,14 @@ impl PageFiles {
         Ok(slot)
     }
 
-    /// Appends sealed `pages` to the page file of `ino` in new slots, fsyncs, and
-    /// returns their slot numbers. Slots that sled may still name are never written:
+    /// Writes sealed `pages` to the page file of `ino` in new slots from `first`, which
+    /// [`PageFiles::next_slot`] gave, fsyncs, and returns their slot numbers. Slots that sled may still name are never written:
     /// new slots go past the end of the file, so a crash before sled records them
     /// leaves every slot that sled names as it was.
     // NOTE: slots that a rewrite leaves unnamed are never reclaimed while the file's
     // manifest exists, so a large file patched far below its end many times grows its
     // page file by a slot per rewritten page each time.
-    pub fn append(&self, ino: u64, pages: &[Vec<u8>]) -> Result<Vec<u32>> {
+    pub fn append(&self, ino: u64, first: u32, pages: &[Vec<u8>]) -> Result<Vec<u32>> {
         let path = self.path(ino);
         let created = !path.exists();
         let file = OpenOptions::new()
@@ -79,12 +85,11 @@ impl PageFiles {
             .mode(0o600)
             .open(&path)
             .map_err(io_error("failed to open manifest pages", &path))?;
-        // A slot cut short by a crash is past every recorded slot, so it is reused.
-        let first = file.metadata().map_err(io_error("failed to open manifest pages", &path))?.len() / SLOT_BYTES;
         let mut slots = Vec::with_capacity(pages.len());
         for (number, sealed) in pages.iter().enumerate() {
-            let slot = first + number as u64;
-            let slot = u32::try_from(slot).map_err(|_| Error::io("failed to write manifest page", &path, std::io::Error::from_raw_os_error(libc::EFBIG)))?;
+            let slot = first
+                .checked_add(number as u32)
+                .ok_or_else(|| Error::io("failed to write manifest page", &path, std::io::Error::from_raw_os_error(libc::EFBIG)))?;
             write_slot(&file, slot, sealed).map_err(io_error("failed to write manifest page", &path))?;
             slots.push(slot);
         }
@@ -93,6 +98,19 @@ impl PageFiles {
             sync_dir(&self.dir)?;
         }
         Ok(slots)
+    }
+
+    /// Returns the first slot past the end of the page file of `ino`: where
+    /// [`PageFiles::append`] must put the next pages. A slot cut short by a crash is
+    /// past every slot sled names, so it is reused.
+    pub fn next_slot(&self, ino: u64) -> Result<u32> {
+        let path = self.path(ino);
+        let len = match std::fs::metadata(&path) {
+            Ok(metadata) => metadata.len(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(error) => return Err(Error::io("failed to open manifest pages", &path, error)),
+        };
+        u32::try_from(len / SLOT_BYTES).map_err(|_| Error::io("failed to write manifest page", &path, std::io::Error::from_raw_os_error(libc::EFBIG)))
     }
 
     /// Lists the inode numbers that have a page file.

@@ -25,6 +25,11 @@ pub struct CheckReport {
     pub files: u64,
     pub chunks_checked: u64,
     pub packs: u64,
+    /// Problems of the index alone: the packs still hold what it should point to, so
+    /// `repair --rebuild-index` fixes them.
+    pub index_problems: u64,
+    /// Every problem found is one of the index alone.
+    pub index_only: bool,
 }
 
 impl CheckReport {
@@ -69,14 +74,27 @@ pub fn check_store(root: &Path, passphrase: &[u8], read_data: bool, progress: &m
 
     // 3. Every chunk a file uses is indexed at a frame with its id and length.
     let mut users: HashMap<ChunkId, Vec<u64>> = HashMap::new();
-    for manifest in vault.index.all_manifests() {
-        let (ino, extents) = manifest?;
-        for extent in extents {
-            if let Some(id) = extent.chunk {
-                users.entry(id).or_default().push(ino);
+    let mut damaged_files: HashSet<u64> = HashSet::new();
+    for inode in vault.index.all_inodes() {
+        let inode = inode?;
+        if inode.kind != NodeKind::File {
+            continue;
+        }
+        match vault.index.manifest(inode.ino) {
+            Ok(extents) => {
+                for id in extents.unwrap_or_default().into_iter().filter_map(|extent| extent.chunk) {
+                    users.entry(id).or_default().push(inode.ino);
+                }
+            }
+            Err(error) => {
+                report.problems.push(format!("file {}: its manifest in the index: {error}", path_of(&paths, inode.ino)));
+                report.index_problems += 1;
+                damaged_files.insert(inode.ino);
             }
         }
     }
+    // Ids of the chunk frames in the packs, to tell a damaged index from lost data.
+    let framed: HashSet<[u8; 32]> = frames.values().filter(|header| header.kind == KIND_CHUNK).map(|header| header.id).collect();
     for inode in vault.index.all_inodes() {
         let inode = inode?;
         if inode.kind == NodeKind::File {
@@ -87,7 +105,6 @@ pub fn check_store(root: &Path, passphrase: &[u8], read_data: bool, progress: &m
         }
     }
     let mut locations: Vec<(ChunkId, Location)> = Vec::new();
-    let mut damaged_files: HashSet<u64> = HashSet::new();
     for (id, inos) in &users {
         let problem = match vault.index.chunk_location(id)? {
             None => Some(format!("chunk {id} is not in the index")),
@@ -105,6 +122,9 @@ pub fn check_store(root: &Path, passphrase: &[u8], read_data: bool, progress: &m
         };
         if let Some(problem) = problem {
             report.problems.push(problem);
+            if framed.contains(&id.0) {
+                report.index_problems += 1;
+            }
             damaged_files.extend(inos.iter().copied());
         }
     }
@@ -131,6 +151,7 @@ pub fn check_store(root: &Path, passphrase: &[u8], read_data: bool, progress: &m
         }
         progress(total, total);
     }
+    report.index_only = report.index_problems > 0 && report.index_problems == report.problems.len() as u64;
     let mut damaged: Vec<String> = damaged_files.iter().map(|ino| path_of(&paths, *ino)).collect();
     damaged.sort();
     for path in damaged {
