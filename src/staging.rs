@@ -6,9 +6,9 @@
 //! offset is taken: appends go to the tail, writes ahead of it wait in `pending`, and
 //! writes below the tail redo only the chunks they touch. Memory stays bounded by the
 //! tail (a few chunk lengths), `pending` (at most [`PENDING_LIMIT_BYTES`], then the gap
-//! becomes a zero extent) and the extents not yet committed: after each commit the
-//! committed extents, whole manifest pages of them, are dropped from memory (spilled)
-//! and read back from the index if a write or read ever reaches below them.
+//! becomes a zero extent) and the extents not yet committed. After each commit, the
+//! committed extents are dropped from memory in whole manifest pages (spilled). They
+//! are read back from the index only if a write or read reaches below them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -412,7 +412,7 @@ impl StagedFile {
 
     /// Reads the spilled extents back from the index, for a change below them.
     // NOTE: this reloads every spilled extent, so a file patched far below its end
-    // (a header rewritten after gigabytes) holds its whole extent list again.
+    // (a header rewritten after gigabytes) keeps its whole extent list in memory again.
     fn unspill(&mut self, pipeline: &Pipeline) -> Result<()> {
         if self.base == 0 {
             return Ok(());

@@ -12,8 +12,8 @@
 //! 8 bytes pick its home slot and linear probing resolves collisions.
 //!
 //! Slot: chunk id (32), pack number u32, offset u32, sealed length u32 (all LE), state
-//! u8 (0 empty, 1 live, 2 deleted), 3 zero bytes, then the first 16 bytes of a keyed
-//! BLAKE3 MAC of the slot's first 48 bytes. A location is not secret: each frame's
+//! u8 (0 empty, 1 live, 2 deleted) and 3 zero bytes. The last 16 bytes are the start
+//! of a keyed BLAKE3 MAC of the first 48. A location is not secret: each frame's
 //! header names its chunk id in clear. The MAC only stops an entry being edited to
 //! point elsewhere; a chunk frame opened at a wrong location fails authentication too.
 //!
@@ -94,18 +94,21 @@ impl ChunkTable {
             sync_parent(path)?;
             return Ok(Some(ChunkTable { path: path.to_path_buf(), mac_key, table: RwLock::new(table) }));
         }
+
         let file = OpenOptions::new().read(true).write(true).open(path).map_err(io_error("failed to open chunk table", path))?;
         let mut header = [0u8; 72];
         file.read_exact_at(&mut header, 0).map_err(|_| bad())?;
         if &header[..16] != MAGIC || header_mac(&mac_key, &header[..40]) != header[40..72] {
             return Err(bad());
         }
+
         let field = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
         let (slots, live, deleted) = (field(16), field(24), field(32));
         let length = file.metadata().map_err(io_error("failed to open chunk table", path))?.len();
         if !slots.is_power_of_two() || slots < SLOTS_PER_PAGE || live + deleted > slots || length != HEADER_LEN + slots * SLOT_LEN as u64 {
             return Err(bad());
         }
+
         let table = Table { file, slots, live, deleted };
         Ok(Some(ChunkTable { path: path.to_path_buf(), mac_key, table: RwLock::new(table) }))
     }
@@ -164,6 +167,7 @@ impl ChunkTable {
             let entries = table.live + entries.len() as u64;
             self.grow(&mut table, entries)?;
         }
+
         let mut slots = Vec::with_capacity(entries.len());
         for (id, location) in entries {
             slots.push(encode_slot(&self.mac_key, id, location, STATE_LIVE)?);
@@ -174,8 +178,8 @@ impl ChunkTable {
                 // The counts were short, as after a power cut between writing slots and
                 // the header: count the slots again, grow, and insert again. Entries
                 // already written are found and rewritten in place.
-                log::warn!("chunk table fuller than its header said, recounting: path={}", self.path.display());
-                let (live, deleted) = count_slots(&table.file, table.slots).map_err(io_error("failed to read chunk table", &self.path))?;
+                log::warn!("chunk table counts too low, recounting its slots: path={}", self.path.display());
+                let (live, deleted) = count_slots(&table, &self.path)?;
                 table.live = live;
                 table.deleted = deleted;
                 let entries = table.live + entries.len() as u64;
@@ -234,21 +238,13 @@ impl ChunkTable {
     /// Calls `visit` with every live entry, in slot order.
     pub fn for_each(&self, mut visit: impl FnMut(ChunkId, Location) -> Result<()>) -> Result<()> {
         let table = self.read();
-        let mut block = vec![0u8; 256 * PAGE_LEN];
-        let mut offset = HEADER_LEN;
-        let end = HEADER_LEN + table.slots * SLOT_LEN as u64;
-        while offset < end {
-            let len = block.len().min((end - offset) as usize);
-            table.file.read_exact_at(&mut block[..len], offset).map_err(io_error("failed to read chunk table", &self.path))?;
-            for bytes in block[..len].chunks_exact(SLOT_LEN) {
-                if bytes[44] == STATE_LIVE {
-                    let (id, location) = decode_slot(&self.mac_key, bytes.try_into().expect("one slot"))?;
-                    visit(id, location)?;
-                }
+        scan_blocks(&table, &self.path, |block| {
+            for bytes in block.chunks_exact(SLOT_LEN).filter(|bytes| bytes[44] == STATE_LIVE) {
+                let (id, location) = decode_slot(&self.mac_key, bytes.try_into().expect("one slot"))?;
+                visit(id, location)?;
             }
-            offset += len as u64;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Moves every live entry into a new file of enough slots for `entries` at half
@@ -262,18 +258,14 @@ impl ChunkTable {
         let _ = std::fs::remove_file(&fresh_path);
         let fresh = new_table_file(&fresh_path, slots)?;
         let write_error = io_error("failed to grow chunk table", &fresh_path);
-        let mut block = vec![0u8; 256 * PAGE_LEN];
-        let mut offset = HEADER_LEN;
-        let end = HEADER_LEN + table.slots * SLOT_LEN as u64;
         let mut moved = 0;
-        while offset < end {
-            let len = block.len().min((end - offset) as usize);
-            table.file.read_exact_at(&mut block[..len], offset).map_err(io_error("failed to read chunk table", &self.path))?;
+        scan_blocks(table, &self.path, |block| {
             let mut live: Vec<[u8; SLOT_LEN]> =
-                block[..len].chunks_exact(SLOT_LEN).filter(|bytes| bytes[44] == STATE_LIVE).map(|bytes| bytes.try_into().expect("one slot")).collect();
+                block.chunks_exact(SLOT_LEN).filter(|bytes| bytes[44] == STATE_LIVE).map(|bytes| bytes.try_into().expect("one slot")).collect();
             moved += put_slots(&fresh, slots, &mut live).map_err(&write_error)?.0;
-            offset += len as u64;
-        }
+            Ok(())
+        })?;
+
         let grown = Table { file: fresh, slots, live: moved, deleted: 0 };
         write_header(&grown, &self.mac_key).map_err(&write_error)?;
         grown.file.sync_all().map_err(&write_error)?;
@@ -331,24 +323,34 @@ fn put_slots(file: &File, slots_total: u64, slots: &mut [[u8; SLOT_LEN]]) -> std
     Ok((added, reused))
 }
 
-/// Counts the live and deleted slots of a table of `slots` slots.
-fn count_slots(file: &File, slots: u64) -> std::io::Result<(u64, u64)> {
+/// Calls `visit` with the slots of `table` in order, one 1 MiB block of whole slots
+/// at a time.
+fn scan_blocks(table: &Table, path: &Path, mut visit: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
     let mut block = vec![0u8; 256 * PAGE_LEN];
-    let (mut live, mut deleted) = (0, 0);
     let mut offset = HEADER_LEN;
-    let end = HEADER_LEN + slots * SLOT_LEN as u64;
+    let end = HEADER_LEN + table.slots * SLOT_LEN as u64;
     while offset < end {
         let len = block.len().min((end - offset) as usize);
-        file.read_exact_at(&mut block[..len], offset)?;
-        for bytes in block[..len].chunks_exact(SLOT_LEN) {
+        table.file.read_exact_at(&mut block[..len], offset).map_err(io_error("failed to read chunk table", path))?;
+        visit(&block[..len])?;
+        offset += len as u64;
+    }
+    Ok(())
+}
+
+/// Counts the live and deleted slots of `table`.
+fn count_slots(table: &Table, path: &Path) -> Result<(u64, u64)> {
+    let (mut live, mut deleted) = (0, 0);
+    scan_blocks(table, path, |block| {
+        for bytes in block.chunks_exact(SLOT_LEN) {
             match bytes[44] {
                 STATE_LIVE => live += 1,
                 STATE_DELETED => deleted += 1,
                 _ => {}
             }
         }
-        offset += len as u64;
-    }
+        Ok(())
+    })?;
     Ok((live, deleted))
 }
 

@@ -28,8 +28,8 @@ use crate::tree::{CommitRecord, Extent, FileState, Inode, NodeKind, Op};
 const CHUNK_TABLE_FILE: &str = "chunk-table";
 const TREE_INODES: &str = "inodes";
 const TREE_MANIFESTS: &str = "manifests";
-/// Name of full manifest pages in errors and associated data; they are kept in files
-/// of their own, see [`pagefile`].
+/// Name of full manifest pages in errors and associated data. The pages are kept in
+/// files of their own, described in [`pagefile`].
 const TREE_PAGES: &str = "manifest pages";
 /// Folder of the full manifest pages, in the index folder.
 const PAGES_DIR: &str = "manifest-pages";
@@ -237,24 +237,26 @@ impl Index {
             (page, pending)
         };
         pending.extend_from_slice(extents);
-        let whole = pending.len() / MANIFEST_PAGE_EXTENTS;
+
         // New pages take new slots past the end of the page file, fsynced before sled
         // names them. Each is sealed with its slot number, so an old version of a page,
         // left in an earlier slot, cannot be copied over the current one.
-        let first_slot = self.pages.next_slot(ino)?;
-        let sealed: Vec<Vec<u8>> = pending[..whole * MANIFEST_PAGE_EXTENTS]
-            .chunks(MANIFEST_PAGE_EXTENTS)
-            .enumerate()
-            .map(|(number, page)| {
-                let key = slot_key(ino, (first_page + number as u64) * page_len, first_slot + number as u32);
-                self.seal_value(TREE_PAGES, &key, &codec::encode(&page.to_vec()))
-            })
-            .collect();
+        let whole = pending.len() / MANIFEST_PAGE_EXTENTS;
         let mut slots = tail.slots;
         slots.truncate(first_page as usize);
         if whole > 0 {
+            let first_slot = self.pages.next_slot(ino)?;
+            let sealed: Vec<Vec<u8>> = pending[..whole * MANIFEST_PAGE_EXTENTS]
+                .chunks(MANIFEST_PAGE_EXTENTS)
+                .enumerate()
+                .map(|(number, page)| {
+                    let key = slot_key(ino, (first_page + number as u64) * page_len, first_slot + number as u32);
+                    self.seal_value(TREE_PAGES, &key, &codec::encode(&page.to_vec()))
+                })
+                .collect();
             slots.extend(self.pages.append(ino, first_slot, &sealed)?);
         }
+
         let tail = ManifestTail { slots, extents: pending.split_off(whole * MANIFEST_PAGE_EXTENTS) };
         let key = ino.to_be_bytes();
         let value = self.seal_value(TREE_MANIFESTS, &key, &codec::encode(&tail));
@@ -480,7 +482,7 @@ fn page_key(ino: u64, first: u64) -> [u8; 16] {
 }
 
 /// Associated-data key of a full manifest page: inode, first extent, and the slot
-/// that holds it.
+/// that contains it.
 fn slot_key(ino: u64, first: u64, slot: u32) -> [u8; 20] {
     let mut key = [0u8; 20];
     key[..16].copy_from_slice(&page_key(ino, first));
@@ -645,7 +647,7 @@ mod tests {
     }
 
     #[test]
-    fn old_page_copied_over_its_new_slot_fails_authentication() {
+    fn stale_page_slot_fails_authentication() {
         let dir = tempfile::tempdir().unwrap();
         let index = Index::open(dir.path(), Keys::derive(&MasterKey::generate())).unwrap();
         let page = MANIFEST_PAGE_EXTENTS;

@@ -35,9 +35,9 @@ use crate::store::StorePaths;
 use crate::tree::{CommitRecord, FileState, Inode, Manifest, NodeKind, Op, ROOT_INO};
 pub use sealed::SealedExtents;
 
-/// Chunks written since the last commit after which the next commit is due even
-/// before the commit interval: a commit's record, index updates and lists grow with
-/// its chunk count, so bounding it bounds the daemon's memory at any ingest speed.
+/// Number of chunks written since the last commit that makes the next commit due
+/// before the commit interval. A commit's record, index updates and lists grow with
+/// its chunk count, so this bound keeps the daemon's memory flat at any ingest speed.
 /// 16,384 chunks are about 256 MiB of data at the default average chunk size.
 const COMMIT_CHUNKS: usize = 16_384;
 
@@ -446,7 +446,7 @@ impl Vault {
         self.index.flush()?;
         let flushed = Instant::now();
         self.chunks.mark_applied(&applied);
-        // The index now holds every recorded extent of the files being written, so
+        // The index now contains every recorded extent of the files being written, so
         // their memory can drop all but the last ones.
         for write in self.writes.values_mut() {
             if !write.unlinked {

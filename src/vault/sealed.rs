@@ -1,5 +1,5 @@
 //! The extents of a sealed file as reads see them: whole in memory for small files,
-//! or page by page from the index for large ones, so a read of a file of any size
+//! or page by page from the index for large ones. So a read of a file of any size
 //! keeps a few manifest pages in memory, not its whole extent list.
 
 use std::sync::{Arc, Mutex};
